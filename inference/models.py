@@ -1,0 +1,145 @@
+"""The catalogue: who serves models (Provider) and what they cost (Model)."""
+
+from __future__ import annotations
+
+import os
+from django.core.validators import RegexValidator
+from django.db import models
+
+from inference.crypto import EncryptedTextField
+
+PRICE_FIELD = {"max_digits": 14, "decimal_places": 6, "null": True, "blank": True}
+
+
+class Provider(models.Model):
+    """One host of models: its wire format, where it lives and its key."""
+
+    class Kind(models.TextChoices):
+        OPENAI = "openai", "OpenAI-compatible (Chat Completions)"
+        ANTHROPIC = "anthropic", "Anthropic Messages"
+        GEMINI = "gemini", "Google Gemini"
+        LOCAL = "local", "Local GPU (transformers, in process)"
+
+    slug = models.SlugField(
+        max_length=40,
+        unique=True,
+        validators=[RegexValidator(r"^[a-z0-9][a-z0-9-]*$", "Lowercase letters, digits, '-'.")],
+        help_text="The part before the colon in model names, e.g. 'openai' in openai:gpt-4o-mini.",
+    )
+    label = models.CharField(max_length=100)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    base_url = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="Leave blank to use the <SLUG>_BASE_URL environment variable, else the default.",
+    )
+    default_base_url = models.CharField(max_length=300, blank=True)
+    api_key = EncryptedTextField(blank=True, default="")
+    key_required = models.BooleanField(
+        default=True, help_text="Local servers (Ollama, vLLM, llama.cpp) usually need no key."
+    )
+    enabled = models.BooleanField(default=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["label"]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def env_prefix(self) -> str:
+        return self.slug.upper().replace("-", "_")
+
+    def env_key_names(self) -> list[str]:
+        names = [f"{self.env_prefix}_API_KEY"]
+        if self.kind == self.Kind.GEMINI:
+            names += ["GEMINI_API_KEY", "GOOGLE_API_KEY"]
+        return names
+
+    def env_base_url_names(self) -> list[str]:
+        names = [f"{self.env_prefix}_BASE_URL"]
+        if self.kind == self.Kind.GEMINI:
+            names.append("GOOGLE_GEMINI_BASE_URL")
+        return names
+
+    def effective_api_key(self) -> str:
+        """The admin's key, else the first environment variable that is set."""
+        if self.api_key:
+            return self.api_key
+        for name in self.env_key_names():
+            if os.environ.get(name):
+                return os.environ[name]
+        return ""
+
+    def effective_base_url(self) -> str:
+        if self.base_url:
+            return self.base_url
+        for name in self.env_base_url_names():
+            if os.environ.get(name):
+                return os.environ[name]
+        return self.default_base_url
+
+    def unavailable_reason(self) -> str:
+        """Why this provider's models cannot run now ('' when they can)."""
+        if not self.enabled:
+            return "provider disabled"
+        if self.kind == self.Kind.LOCAL:
+            from inference.backends.local import missing_extra_reason
+
+            return missing_extra_reason()
+        if self.key_required and not self.effective_api_key():
+            return f"no API key (add one in the admin or set {self.env_key_names()[0]})"
+        if not self.effective_base_url():
+            return f"no base URL (set one in the admin or {self.env_base_url_names()[0]})"
+        return ""
+
+
+class Model(models.Model):
+    """One model of one provider, with its list prices (USD per million tokens)."""
+
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="models")
+    api_name = models.CharField(max_length=200, help_text="The provider's own model name.")
+    label = models.CharField(max_length=200)
+    input_price = models.DecimalField(**PRICE_FIELD, help_text="USD per 1M input tokens.")
+    output_price = models.DecimalField(**PRICE_FIELD, help_text="USD per 1M output tokens.")
+    cached_input_price = models.DecimalField(
+        **PRICE_FIELD, help_text="USD per 1M cached input tokens (blank: the input price)."
+    )
+    gpu_hour_price = models.DecimalField(
+        **PRICE_FIELD, help_text="Local models: USD per GPU-hour of generation."
+    )
+    context_window = models.PositiveIntegerField(null=True, blank=True)
+    max_output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    supports_reasoning = models.BooleanField(default=False)
+    enabled = models.BooleanField(default=True)
+    options = models.JSONField(
+        default=dict, blank=True, help_text="Kind-specific settings, e.g. a local model's path."
+    )
+    prices_edited = models.BooleanField(
+        default=False,
+        help_text="Set when an admin changes a price; load_catalog then leaves it alone.",
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["provider__label", "label"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "api_name"], name="unique_model_per_provider")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def name(self) -> str:
+        """How people and commands name it: provider:model."""
+        return f"{self.provider.slug}:{self.api_name}"
+
+    @property
+    def has_price(self) -> bool:
+        if self.provider.kind == Provider.Kind.LOCAL:
+            return self.gpu_hour_price is not None
+        return self.input_price is not None and self.output_price is not None

@@ -1,0 +1,132 @@
+"""Comparisons: one prompt (and its follow-ups) sent to several models, each answer a Run."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+
+
+class Comparison(models.Model):
+    """One comparison: a system prompt, the panels' models, and one or more turns."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="comparisons"
+    )
+    title = models.CharField(max_length=200, blank=True)
+    system_prompt = models.TextField(blank=True)
+    same_settings = models.BooleanField(default=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [models.Index(fields=["owner", "-created"], name="comparison_owner_created")]
+
+    def __str__(self) -> str:
+        return self.title or f"Comparison {self.pk}"
+
+
+class Turn(models.Model):
+    """One prompt sent to every panel: the first one (index 0) or a follow-up."""
+
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="turns")
+    index = models.PositiveSmallIntegerField()
+    prompt = models.TextField()
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["comparison", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["comparison", "index"], name="unique_turn_index")
+        ]
+
+    def __str__(self) -> str:
+        return f"Turn {self.index} of {self.comparison_id}"
+
+
+class Run(models.Model):
+    """One model's answer to one turn, in one panel, with its metrics and cost."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "waiting"
+        STREAMING = "streaming", "streaming"
+        DONE = "done", "done"
+        ERROR = "error", "error"
+        STOPPED = "stopped", "stopped"
+
+    class CostSource(models.TextChoices):
+        PROVIDER = "provider", "provider usage × price table"
+        ESTIMATED = "estimated", "estimated tokens × price table"
+        GPU_TIME = "gpu_time", "GPU time × price per GPU-hour"
+        UNKNOWN = "unknown", "unknown (no price)"
+
+    FINAL_STATUSES = (Status.DONE, Status.ERROR, Status.STOPPED)
+
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="runs")
+    turn = models.ForeignKey(Turn, on_delete=models.CASCADE, related_name="runs")
+    position = models.PositiveSmallIntegerField(help_text="The panel, from 0 (left).")
+    attempt = models.PositiveSmallIntegerField(default=1)
+    superseded = models.BooleanField(default=False, help_text="A retry of this panel replaced it.")
+
+    # The model as it was when the run started; kept even if the catalogue entry goes away.
+    model = models.ForeignKey(
+        "inference.Model", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    model_name = models.CharField(max_length=250)
+    model_label = models.CharField(max_length=200)
+    provider_label = models.CharField(max_length=100)
+    provider_kind = models.CharField(max_length=20)
+    temperature = models.FloatField(null=True, blank=True)
+    max_tokens = models.PositiveIntegerField(null=True, blank=True)
+
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    text = models.TextField(blank=True)
+    reasoning = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    finish_reason = models.CharField(max_length=20, blank=True)
+    note = models.CharField(max_length=200, blank=True, help_text="e.g. shared GPU, retried")
+
+    ttft_ms = models.FloatField(null=True, blank=True, help_text="Time to the first token.")
+    answer_ttft_ms = models.FloatField(
+        null=True, blank=True, help_text="Time to the first answer token (after any thinking)."
+    )
+    total_ms = models.FloatField(null=True, blank=True)
+    tokens_per_s = models.FloatField(null=True, blank=True, help_text="Decode speed.")
+    input_tokens = models.PositiveIntegerField(null=True, blank=True)
+    output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    cached_tokens = models.PositiveIntegerField(null=True, blank=True)
+    reasoning_tokens = models.PositiveIntegerField(null=True, blank=True)
+    tokens_estimated = models.BooleanField(default=False)
+    gpu_seconds = models.FloatField(null=True, blank=True)
+
+    prices = models.JSONField(default=dict, blank=True, help_text="The price snapshot used.")
+    cost = models.DecimalField(max_digits=16, decimal_places=8, null=True, blank=True)
+    cost_source = models.CharField(
+        max_length=12, choices=CostSource.choices, default=CostSource.UNKNOWN
+    )
+    timeline = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Arrival of each sent frame: [ms since start, text length, reasoning length].",
+    )
+
+    created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["turn__index", "position", "attempt"]
+        indexes = [models.Index(fields=["comparison", "superseded"], name="run_comparison_current")]
+
+    def __str__(self) -> str:
+        return f"{self.model_name} in comparison {self.comparison_id}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in self.FINAL_STATUSES
+
+    @property
+    def cost_or_zero(self) -> Decimal:
+        return self.cost or Decimal(0)
