@@ -1,5 +1,221 @@
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
+"""The compare websocket: thin. It validates frames, asks services to start runs, and owns
+one task per streaming panel (never streaming inside receive, so stop and disconnect are
+always heard)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from inference.catalog import ModelUnavailableError, UnknownModelError
+from playground import fragments, selectors, services
+from playground.conf import playground_settings
+from playground.forms import CompareForm, FrameError, payload_to_data
+from playground.live import SocketSink
+from playground.models import Comparison, Run
+from playground.services import ComparisonRefused, PanelStart
+from playground.streaming import LivePanel, run_panel
+
+logger = logging.getLogger(__name__)
+
+UNAUTHENTICATED_CLOSE_CODE = 4401
 
 
-class CompareConsumer(AsyncJsonWebsocketConsumer):
-    pass
+def user_group(user_id: int) -> str:
+    """Every socket of one user, so logging out can close them all."""
+    return f"user-{user_id}"
+
+
+class CompareConsumer(AsyncWebsocketConsumer):
+    """One browser tab's comparisons."""
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated or not user.is_active:
+            await self.close(code=UNAUTHENTICATED_CLOSE_CODE)
+            return
+        self.user = user
+        self.limits = playground_settings()
+        self.panels: dict[int, LivePanel] = {}
+        self.tasks: dict[int, asyncio.Task[None]] = {}
+        self.group = user_group(user.pk)
+        self.sink = SocketSink(
+            send=self._send_frame,
+            close=self._close_slow,
+            on_finished=self._finished_fragment,
+            window=self.limits.coalesce_seconds,
+            ack_window=self.limits.ack_window_frames,
+            slow_client_seconds=self.limits.slow_client_seconds,
+        )
+        if self.channel_layer is not None:
+            await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if not hasattr(self, "sink"):
+            return
+        await self._stop(list(self.tasks))
+        await self.sink.aclose()
+        if self.channel_layer is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    # --- frames in -----------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            payload = self._decode(text_data, bytes_data)
+            action = payload.get("action", "compare")
+            if action == "ack":
+                self.sink.ack(_int(payload.get("frames"), "frames"))
+                return
+            if not await self._session_valid():
+                await self.sink.send(fragments.notice("Your session has ended; log in again."))
+                await self.close(code=UNAUTHENTICATED_CLOSE_CODE)
+                return
+            if action == "compare":
+                await self._compare(payload)
+            elif action == "stop":
+                await self._stop([_int(payload.get("run"), "run")], must_exist=True)
+            elif action == "stop_all":
+                await self._stop(list(self.tasks))
+            elif action == "retry":
+                await self._retry(_int(payload.get("run"), "run"))
+            else:
+                raise FrameError(f"Unknown action {str(action)[:40]!r}.")
+        except (FrameError, ComparisonRefused, UnknownModelError, ModelUnavailableError) as exc:
+            await self.sink.send(fragments.notice(str(exc)))
+        except (Comparison.DoesNotExist, Run.DoesNotExist):
+            await self.sink.send(fragments.notice("No such comparison or panel."))
+
+    def _decode(self, text_data: str | None, bytes_data: bytes | None) -> dict[str, Any]:
+        if text_data is None:
+            raise FrameError("Send JSON text frames, not binary ones.")
+        limit = self.limits.max_frame_bytes
+        if len(text_data) > limit or len(text_data.encode()) > limit:
+            raise FrameError(f"That message is too large (the limit is {limit // 1024} KiB).")
+        try:
+            payload = json.loads(text_data)
+        except ValueError:
+            raise FrameError("That message is not valid JSON.") from None
+        if not isinstance(payload, dict):
+            raise FrameError("Send a JSON object.")
+        return payload
+
+    @database_sync_to_async
+    def _session_valid(self) -> bool:
+        return selectors.session_is_live(
+            session_key=self.scope["session"].session_key, user_id=self.user.pk
+        )
+
+    # --- actions ------------------------------------------------------------------------
+
+    async def _compare(self, payload: dict[str, Any]) -> None:
+        if self.tasks:
+            raise ComparisonRefused("A comparison is still streaming: stop it or wait.")
+        form = CompareForm(payload_to_data(payload))
+        if not await database_sync_to_async(form.is_valid)():
+            raise FrameError(form.error_text())
+        request = form.compare_request()
+        if request.comparison_id:
+            starts = await database_sync_to_async(services.followup_start)(
+                user=self.user, comparison_id=request.comparison_id, prompt=request.prompt
+            )
+        else:
+            starts = await database_sync_to_async(services.comparison_start)(
+                user=self.user, request=request
+            )
+        frame = await database_sync_to_async(self._board_fragment)(starts, followup=bool(
+            request.comparison_id
+        ))
+        await self.sink.send(frame)
+        for start in starts:
+            self._launch(start)
+
+    def _board_fragment(self, starts: list[PanelStart], *, followup: bool) -> str:
+        turn = starts[0].run.turn
+        comparison = turn.comparison
+        view = fragments.turn_views([turn], [start.run for start in starts])[0]
+        if followup:
+            board = fragments.render_turn(view, controls=True, oob="beforeend:#turns")
+        else:
+            board = (
+                '<div id="turns" hx-swap-oob="innerHTML">'
+                + fragments.render_turn(view, controls=True)
+                + "</div>"
+            )
+        return "".join(
+            [
+                fragments.clear_notice(),
+                fragments.render_board_head(comparison, live=True),
+                board,
+                f'<input type="hidden" id="comparison-id" name="comparison" '
+                f'value="{comparison.pk}" hx-swap-oob="true" data-turn-started="{turn.pk}">',
+            ]
+        )
+
+    async def _retry(self, run_id: int) -> None:
+        if run_id in self.tasks:
+            raise ComparisonRefused("That panel is still streaming; stop it first.")
+        start = await database_sync_to_async(services.run_retry)(user=self.user, run_id=run_id)
+        frame = await database_sync_to_async(fragments.render_run)(
+            start.run, controls=True, replaces=run_id, live=True
+        )
+        await self.sink.send(fragments.clear_notice() + frame)
+        self._launch(start)
+
+    def _launch(self, start: PanelStart) -> None:
+        panel = LivePanel(start=start)
+        self.panels[panel.run_id] = panel
+        task = asyncio.create_task(run_panel(panel, self.sink), name=f"run-{panel.run_id}")
+        self.tasks[panel.run_id] = task
+        task.add_done_callback(lambda _: self._forget(panel.run_id))
+
+    def _forget(self, run_id: int) -> None:
+        self.tasks.pop(run_id, None)
+        self.panels.pop(run_id, None)
+
+    async def _stop(self, run_ids: list[int], *, must_exist: bool = False) -> None:
+        tasks = [self.tasks[run_id] for run_id in run_ids if run_id in self.tasks]
+        if must_exist and not tasks:
+            raise FrameError("That panel is not streaming.")
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    # --- frames out -----------------------------------------------------------------------
+
+    async def _send_frame(self, frame: str) -> None:
+        await self.send(text_data=frame)
+
+    async def _close_slow(self, code: int) -> None:
+        await self.close(code=code)
+
+    async def _finished_fragment(self, panel: LivePanel) -> str:
+        turn_id = panel.start.run.turn_id
+        turn_panels = [p for p in self.panels.values() if p.start.run.turn_id == turn_id]
+        frame = await database_sync_to_async(selectors.finished_panel_fragment)(
+            panel=panel, turn_panels=turn_panels
+        )
+        if all(p.outcome is not None for p in self.panels.values()):
+            comparison = panel.start.run.comparison
+            frame += fragments.render_board_head(comparison, live=False)
+        return frame
+
+    async def session_ended(self, event: dict[str, Any]) -> None:
+        """The user logged out or was deactivated: close this socket (stops its runs)."""
+        await self.close(code=UNAUTHENTICATED_CLOSE_CODE)
+
+
+def _int(value: object, name: str) -> int:
+    if isinstance(value, bool):
+        raise FrameError(f"Field {name!r} must be a number.")
+    try:
+        return int(str(value))
+    except ValueError:
+        raise FrameError(f"Field {name!r} must be a number.") from None

@@ -130,3 +130,24 @@ class Run(models.Model):
     @property
     def cost_or_zero(self) -> Decimal:
         return self.cost or Decimal(0)
+
+
+class UserQuota(models.Model):
+    """Per-user limits an admin sets: a daily spending cap and a pace of comparisons."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="quota"
+    )
+    daily_spend_limit = models.DecimalField(
+        max_digits=12,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="USD per day (UTC). Blank: no limit.",
+    )
+    comparisons_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Blank: the site default."
+    )
+
+    def __str__(self) -> str:
+        return f"Limits for {self.user}"

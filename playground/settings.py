@@ -5,6 +5,7 @@ REDIS_URL unset: the in-memory channel layer; set: channels_redis.
 """
 
 import os
+import warnings
 from pathlib import Path
 
 import dj_database_url
@@ -136,6 +137,7 @@ STORAGES = {
 }
 # Serve from the app folders too, so a server started without collectstatic still works.
 WHITENOISE_USE_FINDERS = True
+warnings.filterwarnings("ignore", message="No directory at: .*staticfiles")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

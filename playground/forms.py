@@ -1,0 +1,219 @@
+"""The compare request, validated the same way from the page, the websocket and the terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django import forms
+from django.utils.datastructures import MultiValueDict
+
+from inference.catalog import (
+    ModelUnavailableError,
+    ResolvedModel,
+    UnknownModelError,
+    resolve_models,
+)
+from playground.conf import playground_settings
+
+# What the page's form (through htmx's ws extension) may send. HEADERS is htmx's own.
+FORM_FIELDS = frozenset(
+    {
+        "prompt",
+        "system",
+        "models",
+        "temperature",
+        "max_tokens",
+        "same_settings",
+        "panel_temperature",
+        "panel_max_tokens",
+        "comparison",
+    }
+)
+IGNORED_FIELDS = frozenset({"HEADERS", "csrfmiddlewaretoken", "model_search"})
+LIST_FIELDS = frozenset({"models", "panel_temperature", "panel_max_tokens"})
+
+
+class FrameError(ValueError):
+    """A websocket frame or form payload that cannot be read; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class PanelSpec:
+    """One panel of a comparison: a model and its own settings."""
+
+    model: ResolvedModel
+    temperature: float | None
+    max_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class CompareRequest:
+    """A validated compare request, ready for services.comparison_start."""
+
+    prompt: str
+    system: str
+    panels: tuple[PanelSpec, ...]
+    same_settings: bool
+    comparison_id: int | None  # set for a follow-up to an existing comparison
+
+
+def payload_to_data(payload: Mapping[str, Any]) -> MultiValueDict[str, str]:
+    """A decoded JSON payload as form data; refuses unknown fields and non-text values."""
+    unknown = sorted(set(payload) - FORM_FIELDS - IGNORED_FIELDS - {"action"})
+    if unknown:
+        raise FrameError(f"Unknown field(s): {', '.join(unknown)}.")
+    data: MultiValueDict[str, str] = MultiValueDict()
+    for key, value in payload.items():
+        if key in IGNORED_FIELDS or key == "action":
+            continue
+        values = value if isinstance(value, list) else [value]
+        if len(values) > 1 and key not in LIST_FIELDS:
+            raise FrameError(f"Field {key!r} takes one value, got {len(values)}.")
+        cleaned: list[str] = []
+        for item in values:
+            if isinstance(item, bool) or not isinstance(item, str | int | float):
+                raise FrameError(f"Field {key!r} must be text or a number.")
+            cleaned.append(str(item))
+        if key == "models":
+            cleaned = [name.strip() for item in cleaned for name in item.split(",") if name.strip()]
+        data.setlist(key, cleaned)
+    return data
+
+
+class CompareForm(forms.Form):
+    """One prompt for 1 to N panels, each with its own temperature and max tokens."""
+
+    prompt = forms.CharField(strip=False, widget=forms.Textarea(attrs={"rows": 4}))
+    system = forms.CharField(required=False, strip=False, widget=forms.Textarea(attrs={"rows": 2}))
+    models = forms.CharField(required=False)  # a list; read with getlist in clean()
+    temperature = forms.FloatField(required=False, min_value=0.0, max_value=2.0)
+    max_tokens = forms.IntegerField(required=False, min_value=1)
+    same_settings = forms.BooleanField(required=False)
+    comparison = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, require_models: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.require_models = require_models
+        self.limits = playground_settings()
+        self.fields["max_tokens"].widget.attrs["max"] = self.limits.max_tokens_limit
+        self.fields["temperature"].widget.attrs["step"] = "0.1"
+
+    def _list(self, name: str) -> list[str]:
+        if isinstance(self.data, MultiValueDict):
+            return [v for v in self.data.getlist(name)]
+        value = self.data.get(name)
+        return [] if value in (None, "") else [str(value)]
+
+    def clean_prompt(self) -> str:
+        prompt: str = self.cleaned_data["prompt"]
+        if not prompt.strip():
+            raise forms.ValidationError("Write a prompt first.")
+        if len(prompt) > self.limits.max_prompt_chars:
+            raise forms.ValidationError(
+                f"The prompt is {len(prompt):,} characters; the limit is "
+                f"{self.limits.max_prompt_chars:,}."
+            )
+        return prompt
+
+    def clean_system(self) -> str:
+        system: str = self.cleaned_data.get("system") or ""
+        if len(system) > self.limits.max_system_chars:
+            raise forms.ValidationError(
+                f"The system prompt is {len(system):,} characters; the limit is "
+                f"{self.limits.max_system_chars:,}."
+            )
+        return system
+
+    def clean_max_tokens(self) -> int | None:
+        value: int | None = self.cleaned_data.get("max_tokens")
+        if value is not None and value > self.limits.max_tokens_limit:
+            raise forms.ValidationError(f"Max tokens is at most {self.limits.max_tokens_limit:,}.")
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        names = [name.strip() for name in self._list("models") if name.strip()]
+        cleaned["model_names"] = names
+        if cleaned.get("comparison"):
+            return cleaned  # a follow-up goes to the comparison's own panels
+        if not names:
+            if self.require_models:
+                self.add_error("models", "Pick at least one model.")
+            return cleaned
+        if len(names) > self.limits.max_panels:
+            self.add_error(
+                "models", f"{len(names)} models picked; at most {self.limits.max_panels} panels."
+            )
+            return cleaned
+        try:
+            cleaned["resolved"] = resolve_models(names)
+        except (UnknownModelError, ModelUnavailableError) as exc:
+            self.add_error("models", str(exc))
+            return cleaned
+        cleaned["panel_settings"] = self._panel_settings(len(names), cleaned)
+        return cleaned
+
+    def _panel_settings(
+        self, count: int, cleaned: dict[str, Any]
+    ) -> list[tuple[float | None, int | None]]:
+        temperatures = self._list("panel_temperature")
+        max_tokens = self._list("panel_max_tokens")
+        settings: list[tuple[float | None, int | None]] = []
+        for index in range(count):
+            temperature = cleaned.get("temperature")
+            tokens = cleaned.get("max_tokens")
+            if not cleaned.get("same_settings"):
+                if index < len(temperatures) and temperatures[index].strip():
+                    temperature = self._number(temperatures[index], float, "temperature", 0.0, 2.0)
+                if index < len(max_tokens) and max_tokens[index].strip():
+                    tokens = int(
+                        self._number(
+                            max_tokens[index], int, "max tokens", 1, self.limits.max_tokens_limit
+                        )
+                    )
+            settings.append((temperature, tokens))
+        return settings
+
+    def _number(self, raw: str, kind: type[float] | type[int], label: str, low: float, high: float) -> float:
+        try:
+            value = kind(raw)
+        except ValueError:
+            self.add_error(None, f"Panel {label} {raw!r} is not a number.")
+            return low
+        if not low <= value <= high:
+            self.add_error(None, f"Panel {label} must be between {low:g} and {high:g}.")
+        return value
+
+    def compare_request(self) -> CompareRequest:
+        """The validated request; call after is_valid()."""
+        data = self.cleaned_data
+        panels = tuple(
+            PanelSpec(
+                model=model,
+                temperature=temperature,
+                max_tokens=tokens or min(
+                    self.limits.default_max_tokens,
+                    model.max_output_tokens or self.limits.default_max_tokens,
+                ),
+            )
+            for model, (temperature, tokens) in zip(
+                data.get("resolved", []), data.get("panel_settings", []), strict=True
+            )
+        )
+        return CompareRequest(
+            prompt=data["prompt"],
+            system=data.get("system") or "",
+            panels=panels,
+            same_settings=bool(data.get("same_settings")),
+            comparison_id=data.get("comparison"),
+        )
+
+    def error_text(self) -> str:
+        """Every error in one line, for a websocket error frame or the terminal."""
+        messages = []
+        for field, errors in self.errors.items():
+            label = "" if field == "__all__" else f"{field}: "
+            messages.extend(f"{label}{error}" for error in errors)
+        return " ".join(messages)

@@ -1,0 +1,206 @@
+"""HTML for the board: whole panels (at start and finish) from templates, and the per-frame
+deltas as plain escaped strings (the hot path renders no template)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from html import escape
+
+from django.template.loader import render_to_string
+
+from playground.models import Comparison, Run, Turn
+from playground.rendering import render_markdown
+
+STATE_LABELS = {
+    Run.Status.PENDING: "waiting",
+    Run.Status.STREAMING: "streaming",
+    Run.Status.DONE: "done",
+    Run.Status.ERROR: "error",
+    Run.Status.STOPPED: "stopped",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """One model's bar in a summary chart; width is 0-100 (SVG user units)."""
+
+    label: str
+    value_text: str
+    width: float
+    best: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryChart:
+    """One metric compared across the panels of a turn."""
+
+    title: str
+    hint: str
+    bars: tuple[Bar, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PanelView:
+    """A run as a panel shows it: final panels carry their rendered Markdown."""
+
+    run: Run
+    final: bool
+    state: str
+    answer_html: str
+
+    @classmethod
+    def of(cls, run: Run, *, live: bool = False) -> PanelView:
+        final = run.is_final and not live
+        return cls(
+            run=run,
+            final=final,
+            state=STATE_LABELS.get(run.status, run.status),
+            answer_html=render_markdown(run.text) if final and run.text else "",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TurnView:
+    """One turn of a comparison: its prompt, its panels and, once all are final, a summary."""
+
+    turn: Turn
+    runs: tuple[Run, ...]
+    panels: tuple[PanelView, ...]
+    charts: tuple[SummaryChart, ...]
+    total_cost: Decimal | None
+    finished: bool
+
+
+def _chart(
+    title: str,
+    runs: Sequence[Run],
+    value: str,
+    fmt: str,
+    *,
+    higher_is_better: bool = False,
+) -> SummaryChart | None:
+    from playground.templatetags.playground_tags import duration, rate, usd
+
+    formatters = {"duration": duration, "rate": rate, "usd": usd}
+    points = [(run, getattr(run, value)) for run in runs]
+    known = [(run, float(v)) for run, v in points if v is not None]
+    if len(known) < 1:
+        return None
+    top = max(v for _, v in known) or 1.0
+    best_value = max(v for _, v in known) if higher_is_better else min(v for _, v in known)
+    bars = []
+    for run, raw in points:
+        if raw is None:
+            bars.append(Bar(run.model_label, "unknown", 0.0, False))
+            continue
+        number = float(raw)
+        bars.append(
+            Bar(
+                label=run.model_label,
+                value_text=formatters[fmt](raw),
+                width=round(max(number / top * 100, 0.5), 2),
+                best=len(known) > 1 and number == best_value,
+            )
+        )
+    hint = "higher is better" if higher_is_better else "lower is better"
+    return SummaryChart(title=title, hint=hint, bars=tuple(bars))
+
+
+def summary_charts(runs: Sequence[Run]) -> tuple[SummaryChart, ...]:
+    charts = (
+        _chart("Time to first token", runs, "ttft_ms", "duration"),
+        _chart("Decode speed", runs, "tokens_per_s", "rate", higher_is_better=True),
+        _chart("Total time", runs, "total_ms", "duration"),
+        _chart("Cost", runs, "cost", "usd"),
+    )
+    return tuple(chart for chart in charts if chart is not None)
+
+
+def turn_views(turns: Iterable[Turn], runs: Iterable[Run]) -> list[TurnView]:
+    """Each turn with its current runs, in panel order, and its summary once all are final."""
+    by_turn: dict[int, list[Run]] = {}
+    for run in runs:
+        by_turn.setdefault(run.turn_id, []).append(run)
+    views = []
+    for turn in turns:
+        turn_runs = sorted(by_turn.get(turn.pk, []), key=lambda r: r.position)
+        finished = bool(turn_runs) and all(run.is_final for run in turn_runs)
+        costs = [run.cost for run in turn_runs if run.cost is not None]
+        views.append(
+            TurnView(
+                turn=turn,
+                runs=tuple(turn_runs),
+                panels=tuple(PanelView.of(run) for run in turn_runs),
+                charts=summary_charts(turn_runs) if finished else (),
+                total_cost=sum(costs, Decimal(0)) if costs else None,
+                finished=finished,
+            )
+        )
+    return views
+
+
+def render_run(run: Run, *, controls: bool, replaces: int | None = None, live: bool = False) -> str:
+    """One panel; `replaces` swaps it out of band for the panel of another run id."""
+    panel = PanelView.of(run, live=live)
+    return render_to_string(
+        "playground/_run.html",
+        {
+            "run": run,
+            "final": panel.final,
+            "state": panel.state,
+            "answer_html": panel.answer_html,
+            "controls": controls,
+            "replaces": replaces,
+        },
+    )
+
+
+def render_turn(view: TurnView, *, controls: bool, oob: str = "") -> str:
+    return render_to_string(
+        "playground/_turn.html", {"view": view, "controls": controls, "oob": oob}
+    )
+
+
+def render_summary(view: TurnView) -> str:
+    return render_to_string("playground/_summary.html", {"view": view, "oob": True})
+
+
+def render_board_head(comparison: Comparison, *, live: bool) -> str:
+    return render_to_string(
+        "playground/_board_head.html", {"comparison": comparison, "live": live, "oob": True}
+    )
+
+
+def notice(message: str, *, level: str = "error") -> str:
+    """A message above the board (validation errors, refusals)."""
+    role = "alert" if level == "error" else "status"
+    return (
+        f'<div id="notice" class="notice notice-{level}" role="{role}" hx-swap-oob="true">'
+        f"{escape(message)}</div>"
+    )
+
+
+def clear_notice() -> str:
+    return '<div id="notice" class="notice" role="status" hx-swap-oob="true"></div>'
+
+
+def delta(run_id: int, text: str, reasoning: str) -> str:
+    """New text for one panel, escaped, appended by htmx's out-of-band swap."""
+    parts = []
+    if reasoning:
+        parts.append(
+            f'<span hx-swap-oob="beforeend:#r-{run_id}">{escape(reasoning, quote=False)}</span>'
+        )
+    if text:
+        parts.append(f'<span hx-swap-oob="beforeend:#t-{run_id}">{escape(text, quote=False)}</span>')
+    return "".join(parts)
+
+
+def state(run_id: int, label: str, detail: str = "") -> str:
+    suffix = f" · {escape(detail)}" if detail else ""
+    return (
+        f'<p class="panel-state state-{escape(label.split()[0])}" id="s-{run_id}" '
+        f'hx-swap-oob="true">{escape(label)}{suffix}</p>'
+    )

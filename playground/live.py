@@ -1,0 +1,131 @@
+"""The websocket side of live panels: coalesced frames and flow control.
+
+Deltas are not sent one by one. A panel that changed is marked dirty; one flusher task per
+socket sends every dirty panel's new text in a single frame, at once when the socket has
+been quiet for a window (so a first token is never held back), otherwise at the end of
+the window (about 30 ms). The page acknowledges frames; a client that stops reading stops
+acknowledging, the server stops sending past a window of frames, and closes the socket if
+that lasts, so one stuck browser cannot grow the server's buffers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from playground import fragments
+from playground.streaming import LivePanel
+
+logger = logging.getLogger(__name__)
+
+SLOW_CLIENT_CLOSE_CODE = 4008
+
+
+class SocketSink:
+    """Coalesces panel updates into frames for one websocket (a `PanelSink`)."""
+
+    def __init__(
+        self,
+        *,
+        send: Callable[[str], Awaitable[None]],
+        close: Callable[[int], Awaitable[None]],
+        on_finished: Callable[[LivePanel], Awaitable[str]],
+        window: float,
+        ack_window: int,
+        slow_client_seconds: float,
+    ) -> None:
+        self._send_text = send
+        self._close = close
+        self._on_finished = on_finished
+        self.window = window
+        self.ack_window = ack_window
+        self.slow_client_seconds = slow_client_seconds
+        self.dirty: dict[int, LivePanel] = {}
+        self.sent_frames = 0
+        self.acked_frames = 0
+        self.last_flush = 0.0
+        self.closed = False
+        self._urgent = False
+        self._wake = asyncio.Event()
+        self._flusher = asyncio.create_task(self._flush_loop(), name="socket-sink-flusher")
+
+    # --- PanelSink ---------------------------------------------------------------------------
+
+    def panel_changed(self, panel: LivePanel, *, urgent: bool) -> None:
+        self.dirty[panel.run_id] = panel
+        if urgent:
+            self._urgent = True
+        self._wake.set()
+
+    async def panel_finished(self, panel: LivePanel) -> None:
+        # The finished panel replaces the live one whole, so unsent deltas need not go.
+        self.dirty.pop(panel.run_id, None)
+        panel.take_unsent()
+        frame = await self._on_finished(panel)
+        await self.send(frame)
+
+    # --- flow control ------------------------------------------------------------------------
+
+    def ack(self, frames: int) -> None:
+        """The client has processed this many frames."""
+        self.acked_frames = max(self.acked_frames, min(frames, self.sent_frames))
+        self._wake.set()
+
+    @property
+    def client_behind(self) -> bool:
+        return self.sent_frames - self.acked_frames >= self.ack_window
+
+    async def send(self, frame: str) -> None:
+        if self.closed or not frame:
+            return
+        self.sent_frames += 1
+        await self._send_text(frame)
+
+    async def _flush_loop(self) -> None:
+        blocked_since: float | None = None
+        while not self.closed:
+            if blocked_since is None:
+                await self._wake.wait()
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.window)
+            self._wake.clear()
+            if not self._urgent:
+                delay = self.last_flush + self.window - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            self._urgent = False
+            if self.client_behind:
+                now = time.monotonic()
+                blocked_since = blocked_since or now
+                if now - blocked_since > self.slow_client_seconds:
+                    logger.warning("Closing a websocket whose client stopped reading")
+                    self.closed = True
+                    await self._close(SLOW_CLIENT_CLOSE_CODE)
+                    return
+                continue
+            blocked_since = None
+            if self.dirty:
+                await self._flush()
+
+    async def _flush(self) -> None:
+        panels = list(self.dirty.values())
+        self.dirty.clear()
+        parts = []
+        for panel in panels:
+            text, reasoning = panel.take_unsent()
+            parts.append(fragments.delta(panel.run_id, text, reasoning))
+            if panel.state_dirty:
+                panel.state_dirty = False
+                parts.append(fragments.state(panel.run_id, panel.state, panel.state_detail))
+        self.last_flush = time.monotonic()
+        await self.send("".join(parts))
+
+    async def aclose(self) -> None:
+        self.closed = True
+        self._flusher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._flusher

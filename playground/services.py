@@ -1,0 +1,338 @@
+"""Keyword-only functions that own every write to comparisons and runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from inference.backends.base import ChatRequest, Message
+from inference.catalog import ResolvedModel, resolve_models
+from inference.pricing import PriceSnapshot, cost_range
+from inference.tokens import count_prompt_tokens
+from playground.conf import playground_settings
+from playground.forms import CompareRequest
+from playground.models import Comparison, Run, Turn, UserQuota
+
+
+class ComparisonRefused(ValueError):
+    """The request is valid but may not run now (a limit, a busy comparison); says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class PanelStart:
+    """A run ready to stream: the row, the model to call and what to send it."""
+
+    run: Run
+    model: ResolvedModel
+    request: ChatRequest
+
+
+@dataclass(slots=True)
+class RunOutcome:
+    """Everything a finished (or stopped, or failed) run saves, in one UPDATE."""
+
+    status: str
+    text: str = ""
+    reasoning: str = ""
+    error: str = ""
+    finish_reason: str = ""
+    note: str = ""
+    ttft_ms: float | None = None
+    answer_ttft_ms: float | None = None
+    total_ms: float | None = None
+    tokens_per_s: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cached_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    tokens_estimated: bool = False
+    gpu_seconds: float | None = None
+    cost: Decimal | None = None
+    cost_source: str = Run.CostSource.UNKNOWN
+    timeline: list[list[float]] = field(default_factory=list)
+    started: dt.datetime | None = None
+    finished: dt.datetime | None = None
+
+
+def title_for(prompt: str) -> str:
+    line = " ".join(prompt.split())
+    return line if len(line) <= 120 else line[:119] + "…"
+
+
+def chat_request(
+    *,
+    model: ResolvedModel,
+    system: str,
+    history: Sequence[Message],
+    prompt: str,
+    temperature: float | None,
+    max_tokens: int | None,
+) -> ChatRequest:
+    """The request one panel sends: its own earlier turns, then the new prompt."""
+    messages: list[Message] = []
+    for message in [*history, Message(role="user", content=prompt)]:
+        if not message.content:
+            continue
+        if messages and messages[-1].role == message.role:
+            # Providers want alternating roles; an empty (failed) answer leaves two user turns.
+            merged = messages[-1].content + "\n\n" + message.content
+            messages[-1] = Message(role=message.role, content=merged)
+        else:
+            messages.append(message)
+    return ChatRequest(
+        model=model.api_name,
+        messages=tuple(messages),
+        system=system or None,
+        temperature=temperature,
+        max_tokens=max_tokens,
+    )
+
+
+def _check_limits(*, user: AbstractBaseUser, estimated_cost: Decimal | None) -> None:
+    """Refuse a start that would pass the user's pace or daily spending limit."""
+    limits = playground_settings()
+    quota = UserQuota.objects.filter(user_id=user.pk).first()
+    per_minute = (
+        quota.comparisons_per_minute
+        if quota and quota.comparisons_per_minute is not None
+        else limits.comparisons_per_minute
+    )
+    since = timezone.now() - dt.timedelta(minutes=1)
+    recent = Turn.objects.filter(comparison__owner_id=user.pk, created__gte=since).count()
+    if per_minute and recent >= per_minute:
+        raise ComparisonRefused(
+            f"Slow down: at most {per_minute} comparisons a minute. Try again in a moment."
+        )
+    if quota is None or quota.daily_spend_limit is None:
+        return
+    day_start = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    spent = Run.objects.filter(comparison__owner_id=user.pk, created__gte=day_start).aggregate(
+        total=Sum("cost")
+    )["total"] or Decimal(0)
+    estimate = estimated_cost or Decimal(0)
+    if spent + estimate > quota.daily_spend_limit:
+        raise ComparisonRefused(
+            f"Daily spending limit reached: this comparison could cost up to ${estimate:.4f}, "
+            f"you have spent ${spent:.4f} today, and your limit is "
+            f"${quota.daily_spend_limit:.2f} a day."
+        )
+
+
+def _estimated_cost(*, panels: Sequence[tuple[ResolvedModel, ChatRequest]]) -> Decimal | None:
+    """The most a set of panels could cost: input plus max tokens of output each."""
+    total = Decimal(0)
+    known = False
+    for model, request in panels:
+        tokens = count_prompt_tokens(request.system, request.messages)
+        bounds = cost_range(
+            input_tokens=tokens, max_output_tokens=request.max_tokens or 0, prices=model.prices
+        )
+        if bounds is not None:
+            total += bounds[1]
+            known = True
+    return total if known else None
+
+
+def _new_run(
+    *, comparison: Comparison, turn: Turn, position: int, model: ResolvedModel,
+    temperature: float | None, max_tokens: int | None, attempt: int = 1,
+) -> Run:
+    return Run(
+        comparison=comparison,
+        turn=turn,
+        position=position,
+        attempt=attempt,
+        model_id=model.model_id,
+        model_name=model.name,
+        model_label=model.label,
+        provider_label=model.provider_label,
+        provider_kind=model.kind,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        prices=model.prices.as_json(),
+    )
+
+
+def comparison_start(*, user: AbstractBaseUser, request: CompareRequest) -> list[PanelStart]:
+    """Create a comparison, its first turn and one run per panel, in one transaction."""
+    chats = [
+        chat_request(
+            model=panel.model,
+            system=request.system,
+            history=(),
+            prompt=request.prompt,
+            temperature=panel.temperature,
+            max_tokens=panel.max_tokens,
+        )
+        for panel in request.panels
+    ]
+    with transaction.atomic():
+        _check_limits(
+            user=user,
+            estimated_cost=_estimated_cost(
+                panels=[(p.model, c) for p, c in zip(request.panels, chats, strict=True)]
+            ),
+        )
+        comparison = Comparison.objects.create(
+            owner_id=user.pk,
+            title=title_for(request.prompt),
+            system_prompt=request.system,
+            same_settings=request.same_settings,
+        )
+        turn = Turn.objects.create(comparison=comparison, index=0, prompt=request.prompt)
+        runs = Run.objects.bulk_create(
+            _new_run(
+                comparison=comparison,
+                turn=turn,
+                position=position,
+                model=panel.model,
+                temperature=panel.temperature,
+                max_tokens=panel.max_tokens,
+            )
+            for position, panel in enumerate(request.panels)
+        )
+    return [
+        PanelStart(run=run, model=panel.model, request=chat)
+        for run, panel, chat in zip(runs, request.panels, chats, strict=True)
+    ]
+
+
+def current_runs(*, comparison: Comparison) -> list[Run]:
+    """The runs shown now: the newest attempt of every panel in every turn."""
+    return list(
+        Run.objects.filter(comparison=comparison, superseded=False)
+        .select_related("turn")
+        .order_by("turn__index", "position")
+    )
+
+
+def _history(*, runs: Sequence[Run], position: int, before_turn: int) -> list[Message]:
+    messages: list[Message] = []
+    for run in runs:
+        if run.position == position and run.turn.index < before_turn:
+            messages.append(Message(role="user", content=run.turn.prompt))
+            messages.append(Message(role="assistant", content=run.text))
+    return messages
+
+
+def followup_start(*, user: AbstractBaseUser, comparison_id: int, prompt: str) -> list[PanelStart]:
+    """A new turn sent to every panel; each model sees only its own earlier answers.
+
+    The panels' models are resolved afresh: keys and prices as of now.
+    """
+    with transaction.atomic():
+        comparison = Comparison.objects.select_for_update().get(pk=comparison_id, owner_id=user.pk)
+        runs = current_runs(comparison=comparison)
+        if any(not run.is_final for run in runs):
+            raise ComparisonRefused("Wait for every panel to finish before a follow-up.")
+        last_turn = max(run.turn.index for run in runs)
+        panels = [run for run in runs if run.turn.index == last_turn]
+        models = resolve_models(sorted({run.model_name for run in panels}))
+        by_name = {model.name: model for model in models}
+        chats = [
+            chat_request(
+                model=by_name[previous.model_name],
+                system=comparison.system_prompt,
+                history=_history(runs=runs, position=previous.position, before_turn=last_turn + 1),
+                prompt=prompt,
+                temperature=previous.temperature,
+                max_tokens=previous.max_tokens,
+            )
+            for previous in panels
+        ]
+        _check_limits(
+            user=user,
+            estimated_cost=_estimated_cost(
+                panels=[(by_name[p.model_name], c) for p, c in zip(panels, chats, strict=True)]
+            ),
+        )
+        turn = Turn.objects.create(comparison=comparison, index=last_turn + 1, prompt=prompt)
+        new_runs = Run.objects.bulk_create(
+            _new_run(
+                comparison=comparison,
+                turn=turn,
+                position=previous.position,
+                model=by_name[previous.model_name],
+                temperature=previous.temperature,
+                max_tokens=previous.max_tokens,
+            )
+            for previous in panels
+        )
+        Comparison.objects.filter(pk=comparison.pk).update(updated=timezone.now())
+    return [
+        PanelStart(run=run, model=by_name[run.model_name], request=chat)
+        for run, chat in zip(new_runs, chats, strict=True)
+    ]
+
+
+def run_retry(*, user: AbstractBaseUser, run_id: int) -> PanelStart:
+    """Run one panel again: the old attempt is kept (its cost was spent) but superseded."""
+    with transaction.atomic():
+        old = (
+            Run.objects.select_for_update()
+            .select_related("comparison", "turn")
+            .get(pk=run_id, comparison__owner_id=user.pk, superseded=False)
+        )
+        if not old.is_final:
+            raise ComparisonRefused("Stop this panel before retrying it.")
+        (model,) = resolve_models([old.model_name])
+        runs = current_runs(comparison=old.comparison)
+        chat = chat_request(
+            model=model,
+            system=old.comparison.system_prompt,
+            history=_history(runs=runs, position=old.position, before_turn=old.turn.index),
+            prompt=old.turn.prompt,
+            temperature=old.temperature,
+            max_tokens=old.max_tokens,
+        )
+        _check_limits(user=user, estimated_cost=_estimated_cost(panels=[(model, chat)]))
+        Run.objects.filter(pk=old.pk).update(superseded=True)
+        new = _new_run(
+            comparison=old.comparison,
+            turn=old.turn,
+            position=old.position,
+            model=model,
+            temperature=old.temperature,
+            max_tokens=old.max_tokens,
+            attempt=old.attempt + 1,
+        )
+        new.save()
+    return PanelStart(run=new, model=model, request=chat)
+
+
+def run_finish(*, run_id: int, outcome: RunOutcome) -> None:
+    """Save a run's result in one UPDATE."""
+    Run.objects.filter(pk=run_id).update(
+        status=outcome.status,
+        text=outcome.text,
+        reasoning=outcome.reasoning,
+        error=outcome.error,
+        finish_reason=outcome.finish_reason,
+        note=outcome.note,
+        ttft_ms=outcome.ttft_ms,
+        answer_ttft_ms=outcome.answer_ttft_ms,
+        total_ms=outcome.total_ms,
+        tokens_per_s=outcome.tokens_per_s,
+        input_tokens=outcome.input_tokens,
+        output_tokens=outcome.output_tokens,
+        cached_tokens=outcome.cached_tokens,
+        reasoning_tokens=outcome.reasoning_tokens,
+        tokens_estimated=outcome.tokens_estimated,
+        gpu_seconds=outcome.gpu_seconds,
+        cost=outcome.cost,
+        cost_source=outcome.cost_source,
+        timeline=outcome.timeline,
+        started=outcome.started,
+        finished=outcome.finished,
+    )
+
+
+def price_snapshot(run: Run) -> PriceSnapshot:
+    return PriceSnapshot.from_json(run.prices)

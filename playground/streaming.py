@@ -1,0 +1,294 @@
+"""The fan-out: one task per panel, streaming its model into a LivePanel, then one save.
+
+Nothing here touches the database per token: the panel's text lives in memory until the
+run ends, when services.run_finish writes it in one UPDATE. The sink (the websocket's
+coalescing sender, or the terminal) is told when a panel changed and when it is done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Protocol, assert_never
+
+from channels.db import database_sync_to_async
+from django.db import DatabaseError, InterfaceError
+from django.utils import timezone
+
+from inference.backends import backend_for
+from inference.backends.base import (
+    BackendError,
+    Finish,
+    ReasoningDelta,
+    Status,
+    TextDelta,
+    Usage,
+)
+from inference.pricing import TokenCounts, run_cost
+from inference.tokens import count_prompt_tokens, count_tokens
+from playground.conf import playground_settings
+from playground.models import Run
+from playground.services import PanelStart, RunOutcome, run_finish
+
+logger = logging.getLogger(__name__)
+
+
+class PanelSink(Protocol):
+    """Where a live panel's progress goes: a websocket, or a terminal."""
+
+    def panel_changed(self, panel: LivePanel, *, urgent: bool) -> None:
+        """New text or a new state; `urgent` asks for it to go out at once."""
+
+    async def panel_finished(self, panel: LivePanel) -> None:
+        """The run ended and its result is saved (or could not be)."""
+
+
+@dataclass(eq=False, slots=True)
+class LivePanel:
+    """One run while it streams: its text so far, its clock and what the client has seen."""
+
+    start: PanelStart
+    state: str = "waiting"
+    state_detail: str = ""
+    text_parts: list[str] = field(default_factory=list)
+    reasoning_parts: list[str] = field(default_factory=list)
+    text_len: int = 0
+    reasoning_len: int = 0
+    unsent_text: list[str] = field(default_factory=list)
+    unsent_reasoning: list[str] = field(default_factory=list)
+    state_dirty: bool = True
+    started_wall: float = field(default_factory=time.time)
+    clock_start: float = field(default_factory=time.monotonic)
+    first_token_at: float | None = None
+    first_answer_at: float | None = None
+    last_token_at: float | None = None
+    ended_at: float | None = None
+    retries: int = 0
+    usage: Usage | None = None
+    finish: Finish | None = None
+    error: str = ""
+    status: str = Run.Status.STREAMING
+    note: str = ""
+    save_failed: bool = False
+    timeline: list[list[float]] = field(default_factory=list)
+    outcome: RunOutcome | None = None
+
+    @property
+    def run_id(self) -> int:
+        return self.start.run.pk
+
+    @property
+    def text(self) -> str:
+        return "".join(self.text_parts)
+
+    @property
+    def reasoning(self) -> str:
+        return "".join(self.reasoning_parts)
+
+    def set_state(self, state: str, detail: str = "") -> None:
+        if (state, detail) != (self.state, self.state_detail):
+            self.state, self.state_detail = state, detail
+            self.state_dirty = True
+
+    def take_unsent(self) -> tuple[str, str]:
+        """The text and reasoning not yet sent, recording when they went (for replay)."""
+        text = "".join(self.unsent_text)
+        reasoning = "".join(self.unsent_reasoning)
+        self.unsent_text.clear()
+        self.unsent_reasoning.clear()
+        if text or reasoning:
+            elapsed_ms = round((time.monotonic() - self.clock_start) * 1000, 1)
+            self.timeline.append([elapsed_ms, self.text_len, self.reasoning_len])
+        return text, reasoning
+
+
+def _token(panel: LivePanel, now: float) -> bool:
+    """Note a token's arrival; True when it is the panel's first."""
+    first = panel.first_token_at is None
+    if first:
+        panel.first_token_at = now
+    panel.last_token_at = now
+    return first
+
+
+async def stream_panel(panel: LivePanel, sink: PanelSink) -> None:
+    """Stream one model into its panel. Raises CancelledError when stopped."""
+    start = panel.start
+    backend = backend_for(start.model.host)
+    panel.clock_start = time.monotonic()
+    panel.set_state("waiting")
+    sink.panel_changed(panel, urgent=True)
+    try:
+        async with aclosing(backend.stream(start.request)) as events:
+            async for event in events:
+                now = time.monotonic()
+                match event:
+                    case TextDelta(text=text):
+                        if not text:
+                            continue
+                        first = _token(panel, now)
+                        if panel.first_answer_at is None:
+                            panel.first_answer_at = now
+                            panel.set_state("streaming")
+                            first = True
+                        panel.text_parts.append(text)
+                        panel.unsent_text.append(text)
+                        panel.text_len += len(text)
+                        sink.panel_changed(panel, urgent=first)
+                    case ReasoningDelta(text=text):
+                        if not text:
+                            continue
+                        first = _token(panel, now)
+                        if first:
+                            panel.set_state("thinking")
+                        panel.reasoning_parts.append(text)
+                        panel.unsent_reasoning.append(text)
+                        panel.reasoning_len += len(text)
+                        sink.panel_changed(panel, urgent=first)
+                    case Usage():
+                        panel.usage = event
+                    case Finish():
+                        panel.finish = event
+                    case Status(state=state, position=position, detail=detail):
+                        if state == "generating":
+                            # Queueing and loading are not the model's latency.
+                            panel.clock_start = now
+                            if detail:
+                                panel.note = detail
+                        elif state == "retrying":
+                            panel.retries += 1
+                        label = f"queued #{position}" if state == "queued" and position else state
+                        panel.set_state(label, detail)
+                        sink.panel_changed(panel, urgent=True)
+                    case _:
+                        assert_never(event)
+        panel.status = Run.Status.DONE
+    except BackendError as exc:
+        panel.status = Run.Status.ERROR
+        panel.error = exc.message
+    finally:
+        panel.ended_at = time.monotonic()
+
+
+def _decode_rate(panel: LivePanel, output_tokens: int, hidden_reasoning: int) -> float | None:
+    """Output tokens after the first, over the time after the first."""
+    if panel.first_token_at is None or panel.last_token_at is None:
+        return None
+    visible = output_tokens - hidden_reasoning
+    seconds = panel.last_token_at - panel.first_token_at
+    if visible < 2 or seconds <= 0:
+        return None
+    return round((visible - 1) / seconds, 2)
+
+
+def build_outcome(panel: LivePanel) -> RunOutcome:
+    """Metrics, tokens and cost of a panel that has ended, whatever way it ended."""
+    start = panel.start
+    ended = panel.ended_at or time.monotonic()
+    text, reasoning = panel.text, panel.reasoning
+    usage = panel.usage
+    exact = (
+        usage is not None and usage.input_tokens is not None and usage.output_tokens is not None
+    )
+    if exact and usage is not None:
+        input_tokens = usage.input_tokens or 0
+        output_tokens = usage.output_tokens or 0
+        cached, reasoning_tokens = usage.cached_input_tokens, usage.reasoning_tokens
+        gpu_seconds = usage.gpu_seconds
+    else:
+        input_tokens = count_prompt_tokens(start.request.system, start.request.messages)
+        reasoning_tokens = count_tokens(reasoning) if reasoning else 0
+        output_tokens = count_tokens(text) + reasoning_tokens
+        cached = 0
+        gpu_seconds = None
+    if start.model.kind == "local" and gpu_seconds is None:
+        gpu_seconds = round(ended - panel.clock_start, 4)
+    hidden_reasoning = reasoning_tokens if (reasoning_tokens and not reasoning) else 0
+    counts = TokenCounts(
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cached_input_tokens=cached,
+        reasoning_tokens=reasoning_tokens,
+        gpu_seconds=gpu_seconds,
+    )
+    cost = run_cost(counts, start.model.prices)
+    if cost is None:
+        source = Run.CostSource.UNKNOWN
+    elif start.model.prices.gpu_hour is not None:
+        source = Run.CostSource.GPU_TIME
+    else:
+        source = Run.CostSource.PROVIDER if exact else Run.CostSource.ESTIMATED
+
+    def ms(moment: float | None) -> float | None:
+        return None if moment is None else round((moment - panel.clock_start) * 1000, 1)
+
+    notes = [panel.note] if panel.note else []
+    if panel.retries:
+        notes.append(f"retried {panel.retries}×")
+    return RunOutcome(
+        status=panel.status,
+        text=text,
+        reasoning=reasoning,
+        error=panel.error,
+        finish_reason=panel.finish.reason if panel.finish else "",
+        note="; ".join(notes)[:200],
+        ttft_ms=ms(panel.first_token_at),
+        answer_ttft_ms=ms(panel.first_answer_at) if reasoning or hidden_reasoning else None,
+        total_ms=ms(ended),
+        tokens_per_s=_decode_rate(panel, output_tokens, hidden_reasoning),
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cached_tokens=cached,
+        reasoning_tokens=reasoning_tokens,
+        tokens_estimated=not exact,
+        gpu_seconds=gpu_seconds,
+        cost=cost,
+        cost_source=source,
+        timeline=panel.timeline,
+        started=dt.datetime.fromtimestamp(panel.started_wall, tz=dt.UTC),
+        finished=timezone.now(),
+    )
+
+
+SaveFunction = Callable[..., Awaitable[None]]
+
+
+async def save_outcome(run_id: int, outcome: RunOutcome) -> bool:
+    """Write the result, retrying while the database is unreachable. False if it never was."""
+    limits = playground_settings()
+    save: SaveFunction = database_sync_to_async(run_finish)
+    for attempt in range(1, limits.save_attempts + 1):
+        try:
+            await save(run_id=run_id, outcome=outcome)
+            return True
+        except (DatabaseError, InterfaceError):
+            logger.warning("Saving run %s failed (attempt %s)", run_id, attempt, exc_info=True)
+            if attempt < limits.save_attempts:
+                await asyncio.sleep(limits.save_retry_seconds * attempt)
+    logger.error("Run %s could not be saved after %s attempts", run_id, limits.save_attempts)
+    return False
+
+
+async def run_panel(panel: LivePanel, sink: PanelSink) -> None:
+    """Stream, then save whatever there is: done, failed, or stopped part-way."""
+    try:
+        await stream_panel(panel, sink)
+    except asyncio.CancelledError:
+        # A stop or a closed socket: keep the partial text, tokens and cost.
+        panel.status = Run.Status.STOPPED
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+    except Exception:
+        logger.exception("Run %s failed unexpectedly", panel.run_id)
+        panel.status = Run.Status.ERROR
+        panel.error = "Internal error while streaming (logged on the server)."
+    panel.set_state(panel.status)
+    panel.outcome = build_outcome(panel)
+    panel.save_failed = not await save_outcome(panel.run_id, panel.outcome)
+    await sink.panel_finished(panel)
