@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
+
 from django.core.validators import RegexValidator
 from django.db import models
 
 from inference.crypto import EncryptedTextField
-
-PRICE_FIELD = {"max_digits": 14, "decimal_places": 6, "null": True, "blank": True}
+from inference.pricing import PriceSnapshot
 
 
 class Provider(models.Model):
@@ -31,7 +31,7 @@ class Provider(models.Model):
     base_url = models.CharField(
         max_length=300,
         blank=True,
-        help_text="Leave blank to use the <SLUG>_BASE_URL environment variable, else the default.",
+        help_text="Blank: the SLUG_BASE_URL variable (e.g. OPENAI_BASE_URL), else the default.",
     )
     default_base_url = models.CharField(max_length=300, blank=True)
     api_key = EncryptedTextField(blank=True, default="")
@@ -102,13 +102,30 @@ class Model(models.Model):
     provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="models")
     api_name = models.CharField(max_length=200, help_text="The provider's own model name.")
     label = models.CharField(max_length=200)
-    input_price = models.DecimalField(**PRICE_FIELD, help_text="USD per 1M input tokens.")
-    output_price = models.DecimalField(**PRICE_FIELD, help_text="USD per 1M output tokens.")
+    # Prices: USD, up to 14 digits with 6 after the point; blank means unknown, never free.
+    input_price = models.DecimalField(
+        max_digits=14, decimal_places=6, null=True, blank=True, help_text="USD per 1M input tokens."
+    )
+    output_price = models.DecimalField(
+        max_digits=14,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        help_text="USD per 1M output tokens.",
+    )
     cached_input_price = models.DecimalField(
-        **PRICE_FIELD, help_text="USD per 1M cached input tokens (blank: the input price)."
+        max_digits=14,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        help_text="USD per 1M cached input tokens (blank: the input price).",
     )
     gpu_hour_price = models.DecimalField(
-        **PRICE_FIELD, help_text="Local models: USD per GPU-hour of generation."
+        max_digits=14,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        help_text="Local models: USD per GPU-hour of generation.",
     )
     context_window = models.PositiveIntegerField(null=True, blank=True)
     max_output_tokens = models.PositiveIntegerField(null=True, blank=True)
@@ -119,7 +136,7 @@ class Model(models.Model):
     )
     prices_edited = models.BooleanField(
         default=False,
-        help_text="Set when an admin changes a price; load_catalog then leaves it alone.",
+        help_text="Set when an admin edits a price or limit; load_catalog then leaves them alone.",
     )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
@@ -127,7 +144,9 @@ class Model(models.Model):
     class Meta:
         ordering = ["provider__label", "label"]
         constraints = [
-            models.UniqueConstraint(fields=["provider", "api_name"], name="unique_model_per_provider")
+            models.UniqueConstraint(
+                fields=["provider", "api_name"], name="unique_model_per_provider"
+            )
         ]
 
     def __str__(self) -> str:
@@ -143,3 +162,13 @@ class Model(models.Model):
         if self.provider.kind == Provider.Kind.LOCAL:
             return self.gpu_hour_price is not None
         return self.input_price is not None and self.output_price is not None
+
+    def price_snapshot(self) -> PriceSnapshot:
+        """The prices as they stand now, to freeze into a run (local models: per GPU-hour)."""
+        if self.provider.kind == Provider.Kind.LOCAL:
+            return PriceSnapshot(gpu_hour=self.gpu_hour_price)
+        return PriceSnapshot(
+            input_per_m=self.input_price,
+            output_per_m=self.output_price,
+            cached_input_per_m=self.cached_input_price,
+        )

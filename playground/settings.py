@@ -5,6 +5,7 @@ REDIS_URL unset: the in-memory channel layer; set: channels_redis.
 """
 
 import os
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -94,6 +95,10 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not memory, so the browser tests' daphne process shares the test database.
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(Path(tempfile.gettempdir()) / f"playground-test-{os.getpid()}.sqlite3")
+    }
     # WAL and IMMEDIATE transactions let the server and a terminal command write at once.
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 20,

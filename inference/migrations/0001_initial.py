@@ -2,60 +2,168 @@
 
 import django.core.validators
 import django.db.models.deletion
-import inference.crypto
 from django.db import migrations, models
+
+import inference.crypto
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Provider',
+            name="Provider",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(help_text="The part before the colon in model names, e.g. 'openai' in openai:gpt-4o-mini.", max_length=40, unique=True, validators=[django.core.validators.RegexValidator('^[a-z0-9][a-z0-9-]*$', "Lowercase letters, digits, '-'.")])),
-                ('label', models.CharField(max_length=100)),
-                ('kind', models.CharField(choices=[('openai', 'OpenAI-compatible (Chat Completions)'), ('anthropic', 'Anthropic Messages'), ('gemini', 'Google Gemini'), ('local', 'Local GPU (transformers, in process)')], max_length=20)),
-                ('base_url', models.CharField(blank=True, help_text='Leave blank to use the <SLUG>_BASE_URL environment variable, else the default.', max_length=300)),
-                ('default_base_url', models.CharField(blank=True, max_length=300)),
-                ('api_key', inference.crypto.EncryptedTextField(blank=True, default='')),
-                ('key_required', models.BooleanField(default=True, help_text='Local servers (Ollama, vLLM, llama.cpp) usually need no key.')),
-                ('enabled', models.BooleanField(default=True)),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('updated', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "slug",
+                    models.SlugField(
+                        help_text="The part before the colon in model names, e.g. 'openai' in openai:gpt-4o-mini.",
+                        max_length=40,
+                        unique=True,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[a-z0-9][a-z0-9-]*$", "Lowercase letters, digits, '-'."
+                            )
+                        ],
+                    ),
+                ),
+                ("label", models.CharField(max_length=100)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("openai", "OpenAI-compatible (Chat Completions)"),
+                            ("anthropic", "Anthropic Messages"),
+                            ("gemini", "Google Gemini"),
+                            ("local", "Local GPU (transformers, in process)"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "base_url",
+                    models.CharField(
+                        blank=True,
+                        help_text="Blank: the SLUG_BASE_URL variable (e.g. OPENAI_BASE_URL), else the default.",
+                        max_length=300,
+                    ),
+                ),
+                ("default_base_url", models.CharField(blank=True, max_length=300)),
+                ("api_key", inference.crypto.EncryptedTextField(blank=True, default="")),
+                (
+                    "key_required",
+                    models.BooleanField(
+                        default=True,
+                        help_text="Local servers (Ollama, vLLM, llama.cpp) usually need no key.",
+                    ),
+                ),
+                ("enabled", models.BooleanField(default=True)),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                ("updated", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['label'],
+                "ordering": ["label"],
             },
         ),
         migrations.CreateModel(
-            name='Model',
+            name="Model",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('api_name', models.CharField(help_text="The provider's own model name.", max_length=200)),
-                ('label', models.CharField(max_length=200)),
-                ('input_price', models.DecimalField(blank=True, decimal_places=6, help_text='USD per 1M input tokens.', max_digits=14, null=True)),
-                ('output_price', models.DecimalField(blank=True, decimal_places=6, help_text='USD per 1M output tokens.', max_digits=14, null=True)),
-                ('cached_input_price', models.DecimalField(blank=True, decimal_places=6, help_text='USD per 1M cached input tokens (blank: the input price).', max_digits=14, null=True)),
-                ('gpu_hour_price', models.DecimalField(blank=True, decimal_places=6, help_text='Local models: USD per GPU-hour of generation.', max_digits=14, null=True)),
-                ('context_window', models.PositiveIntegerField(blank=True, null=True)),
-                ('max_output_tokens', models.PositiveIntegerField(blank=True, null=True)),
-                ('supports_reasoning', models.BooleanField(default=False)),
-                ('enabled', models.BooleanField(default=True)),
-                ('options', models.JSONField(blank=True, default=dict, help_text="Kind-specific settings, e.g. a local model's path.")),
-                ('prices_edited', models.BooleanField(default=False, help_text='Set when an admin changes a price; load_catalog then leaves it alone.')),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('updated', models.DateTimeField(auto_now=True)),
-                ('provider', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='models', to='inference.provider')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "api_name",
+                    models.CharField(help_text="The provider's own model name.", max_length=200),
+                ),
+                ("label", models.CharField(max_length=200)),
+                (
+                    "input_price",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=6,
+                        help_text="USD per 1M input tokens.",
+                        max_digits=14,
+                        null=True,
+                    ),
+                ),
+                (
+                    "output_price",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=6,
+                        help_text="USD per 1M output tokens.",
+                        max_digits=14,
+                        null=True,
+                    ),
+                ),
+                (
+                    "cached_input_price",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=6,
+                        help_text="USD per 1M cached input tokens (blank: the input price).",
+                        max_digits=14,
+                        null=True,
+                    ),
+                ),
+                (
+                    "gpu_hour_price",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=6,
+                        help_text="Local models: USD per GPU-hour of generation.",
+                        max_digits=14,
+                        null=True,
+                    ),
+                ),
+                ("context_window", models.PositiveIntegerField(blank=True, null=True)),
+                ("max_output_tokens", models.PositiveIntegerField(blank=True, null=True)),
+                ("supports_reasoning", models.BooleanField(default=False)),
+                ("enabled", models.BooleanField(default=True)),
+                (
+                    "options",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text="Kind-specific settings, e.g. a local model's path.",
+                    ),
+                ),
+                (
+                    "prices_edited",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Set when an admin edits a price or limit; load_catalog then leaves them alone.",
+                    ),
+                ),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                ("updated", models.DateTimeField(auto_now=True)),
+                (
+                    "provider",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="models",
+                        to="inference.provider",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['provider__label', 'label'],
-                'constraints': [models.UniqueConstraint(fields=('provider', 'api_name'), name='unique_model_per_provider')],
+                "ordering": ["provider__label", "label"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("provider", "api_name"), name="unique_model_per_provider"
+                    )
+                ],
             },
         ),
     ]
