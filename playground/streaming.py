@@ -23,6 +23,7 @@ from django.utils import timezone
 from inference.backends import backend_for
 from inference.backends.base import (
     BackendError,
+    CountsStoppedRuns,
     Finish,
     ReasoningDelta,
     Status,
@@ -71,6 +72,7 @@ class LivePanel:
     retries: int = 0
     usage: Usage | None = None
     finish: Finish | None = None
+    backend: object = None
     error: str = ""
     status: str = Run.Status.STREAMING
     note: str = ""
@@ -119,7 +121,7 @@ def _token(panel: LivePanel, now: float) -> bool:
 async def stream_panel(panel: LivePanel, sink: PanelSink) -> None:
     """Stream one model into its panel. Raises CancelledError when stopped."""
     start = panel.start
-    backend = backend_for(start.model.host)
+    backend = panel.backend = backend_for(start.model.host)
     panel.clock_start = time.monotonic()
     panel.set_state("waiting")
     sink.panel_changed(panel, urgent=True)
@@ -192,6 +194,8 @@ def build_outcome(panel: LivePanel) -> RunOutcome:
     ended = panel.ended_at or time.monotonic()
     text, reasoning = panel.text, panel.reasoning
     usage = panel.usage
+    if usage is None and isinstance(panel.backend, CountsStoppedRuns):
+        usage = panel.backend.partial_usage
     exact = (
         usage is not None and usage.input_tokens is not None and usage.output_tokens is not None
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal, Protocol
+from typing import ClassVar, Literal, Protocol, runtime_checkable
 
 Role = Literal["user", "assistant"]
 ProviderKind = Literal["openai", "anthropic", "gemini", "local"]
@@ -213,3 +213,10 @@ class Backend(Protocol):
     def stream(self, request: ChatRequest) -> AsyncIterator[Event]: ...
 
     async def list_models(self) -> list[str]: ...
+
+
+@runtime_checkable
+class CountsStoppedRuns(Protocol):
+    """A backend that knows exact counts even for a stream stopped before its Usage."""
+
+    partial_usage: Usage | None
