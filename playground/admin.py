@@ -9,7 +9,7 @@ class TurnInline(admin.TabularInline):
     model = Turn
     extra = 0
     fields = ["index", "prompt", "created"]
-    readonly_fields = fields
+    readonly_fields = ["index", "prompt", "created"]
     can_delete = False
 
 

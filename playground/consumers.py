@@ -129,9 +129,9 @@ class CompareConsumer(AsyncWebsocketConsumer):
             starts = await database_sync_to_async(services.comparison_start)(
                 user=self.user, request=request
             )
-        frame = await database_sync_to_async(self._board_fragment)(starts, followup=bool(
-            request.comparison_id
-        ))
+        frame = await database_sync_to_async(self._board_fragment)(
+            starts, followup=bool(request.comparison_id)
+        )
         await self.sink.send(frame)
         for start in starts:
             self._launch(start)

@@ -176,7 +176,9 @@ class CompareForm(forms.Form):
             settings.append((temperature, tokens))
         return settings
 
-    def _number(self, raw: str, kind: type[float] | type[int], label: str, low: float, high: float) -> float:
+    def _number(
+        self, raw: str, kind: type[float] | type[int], label: str, low: float, high: float
+    ) -> float:
         try:
             value = kind(raw)
         except ValueError:
@@ -193,7 +195,8 @@ class CompareForm(forms.Form):
             PanelSpec(
                 model=model,
                 temperature=temperature,
-                max_tokens=tokens or min(
+                max_tokens=tokens
+                or min(
                     self.limits.default_max_tokens,
                     model.max_output_tokens or self.limits.default_max_tokens,
                 ),
@@ -212,8 +215,25 @@ class CompareForm(forms.Form):
 
     def error_text(self) -> str:
         """Every error in one line, for a websocket error frame or the terminal."""
-        messages = []
+        messages: list[str] = []
         for field, errors in self.errors.items():
             label = "" if field == "__all__" else f"{field}: "
             messages.extend(f"{label}{error}" for error in errors)
         return " ".join(messages)
+
+
+class ShareForm(forms.Form):
+    """Who may open a comparison's link, and for how long."""
+
+    EXPIRY_CHOICES = [("", "Never expires"), ("1", "1 day"), ("7", "7 days"), ("30", "30 days")]
+
+    audience = forms.ChoiceField(
+        choices=[
+            ("team", "Teammates (anyone logged in here)"),
+            ("public", "Anyone with the link"),
+        ],
+        widget=forms.RadioSelect,
+    )
+    expires_in_days = forms.TypedChoiceField(
+        choices=EXPIRY_CHOICES, coerce=int, empty_value=None, required=False
+    )

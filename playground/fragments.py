@@ -13,7 +13,7 @@ from django.template.loader import render_to_string
 from playground.models import Comparison, Run, Turn
 from playground.rendering import render_markdown
 
-STATE_LABELS = {
+STATE_LABELS: dict[str, str] = {
     Run.Status.PENDING: "waiting",
     Run.Status.STREAMING: "streaming",
     Run.Status.DONE: "done",
@@ -194,7 +194,9 @@ def delta(run_id: int, text: str, reasoning: str) -> str:
             f'<span hx-swap-oob="beforeend:#r-{run_id}">{escape(reasoning, quote=False)}</span>'
         )
     if text:
-        parts.append(f'<span hx-swap-oob="beforeend:#t-{run_id}">{escape(text, quote=False)}</span>')
+        parts.append(
+            f'<span hx-swap-oob="beforeend:#t-{run_id}">{escape(text, quote=False)}</span>'
+        )
     return "".join(parts)
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import secrets
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class Comparison(models.Model):
@@ -151,3 +153,35 @@ class UserQuota(models.Model):
 
     def __str__(self) -> str:
         return f"Limits for {self.user}"
+
+
+def new_share_token() -> str:
+    """192 random bits, URL-safe; never derived from the comparison's id."""
+    return secrets.token_urlsafe(24)
+
+
+class Share(models.Model):
+    """A read-only link to a comparison. Revoking keeps the row; sharing again makes a new token."""
+
+    class Audience(models.TextChoices):
+        TEAM = "team", "Teammates (anyone logged in here)"
+        PUBLIC = "public", "Anyone with the link"
+
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="shares")
+    token = models.CharField(max_length=64, unique=True, default=new_share_token)
+    audience = models.CharField(max_length=10, choices=Audience.choices, default=Audience.TEAM)
+    created = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"Share of comparison {self.comparison_id}"
+
+    @property
+    def is_active(self) -> bool:
+        if self.revoked_at is not None:
+            return False
+        return self.expires_at is None or self.expires_at > timezone.now()

@@ -19,7 +19,9 @@ def session_is_live(*, session_key: str | None, user_id: int) -> bool:
     """The socket's login still holds: the session exists and its user is active."""
     if not session_key:
         return False
-    session = Session.objects.filter(session_key=session_key, expire_date__gt=timezone.now()).first()
+    session = Session.objects.filter(
+        session_key=session_key, expire_date__gt=timezone.now()
+    ).first()
     if session is None or str(session.get_decoded().get("_auth_user_id")) != str(user_id):
         return False
     return get_user_model().objects.filter(pk=user_id, is_active=True).exists()

@@ -18,7 +18,7 @@ from inference.pricing import PriceSnapshot, cost_range
 from inference.tokens import count_prompt_tokens
 from playground.conf import playground_settings
 from playground.forms import CompareRequest
-from playground.models import Comparison, Run, Turn, UserQuota
+from playground.models import Comparison, Run, Share, Turn, UserQuota
 
 
 class ComparisonRefused(ValueError):
@@ -141,8 +141,14 @@ def _estimated_cost(*, panels: Sequence[tuple[ResolvedModel, ChatRequest]]) -> D
 
 
 def _new_run(
-    *, comparison: Comparison, turn: Turn, position: int, model: ResolvedModel,
-    temperature: float | None, max_tokens: int | None, attempt: int = 1,
+    *,
+    comparison: Comparison,
+    turn: Turn,
+    position: int,
+    model: ResolvedModel,
+    temperature: float | None,
+    max_tokens: int | None,
+    attempt: int = 1,
 ) -> Run:
     return Run(
         comparison=comparison,
@@ -336,3 +342,45 @@ def run_finish(*, run_id: int, outcome: RunOutcome) -> None:
 
 def price_snapshot(run: Run) -> PriceSnapshot:
     return PriceSnapshot.from_json(run.prices)
+
+
+def share_save(
+    *,
+    user: AbstractBaseUser,
+    comparison_id: int,
+    audience: str,
+    expires_in_days: int | None,
+) -> Share:
+    """Share a comparison, or change who may open its active link (the token stays)."""
+    with transaction.atomic():
+        comparison = Comparison.objects.select_for_update().get(pk=comparison_id, owner_id=user.pk)
+        expires_at = (
+            timezone.now() + dt.timedelta(days=expires_in_days) if expires_in_days else None
+        )
+        share = active_share(comparison=comparison)
+        if share is None:
+            return Share.objects.create(
+                comparison=comparison, audience=audience, expires_at=expires_at
+            )
+        share.audience = audience
+        share.expires_at = expires_at
+        share.save(update_fields=["audience", "expires_at"])
+        return share
+
+
+def share_revoke(*, user: AbstractBaseUser, comparison_id: int) -> int:
+    """Revoke every live link of a comparison; sharing again makes a new token."""
+    comparison = Comparison.objects.get(pk=comparison_id, owner_id=user.pk)
+    return Share.objects.filter(comparison=comparison, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+
+
+def active_share(*, comparison: Comparison) -> Share | None:
+    now = timezone.now()
+    return (
+        Share.objects.filter(comparison=comparison, revoked_at__isnull=True)
+        .exclude(expires_at__lte=now)
+        .order_by("-created")
+        .first()
+    )

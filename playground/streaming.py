@@ -11,10 +11,10 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Protocol, assert_never
+from typing import Protocol, assert_never, cast
 
 from channels.db import database_sync_to_async
 from django.db import DatabaseError, InterfaceError
@@ -24,6 +24,7 @@ from inference.backends import backend_for
 from inference.backends.base import (
     BackendError,
     CountsStoppedRuns,
+    Event,
     Finish,
     ReasoningDelta,
     Status,
@@ -126,7 +127,9 @@ async def stream_panel(panel: LivePanel, sink: PanelSink) -> None:
     panel.set_state("waiting")
     sink.panel_changed(panel, urgent=True)
     try:
-        async with aclosing(backend.stream(start.request)) as events:
+        # Backends are async generators: closing one closes its HTTP response at once.
+        stream = cast(AsyncGenerator[Event, None], backend.stream(start.request))
+        async with aclosing(stream) as events:
             async for event in events:
                 now = time.monotonic()
                 match event:
@@ -196,9 +199,7 @@ def build_outcome(panel: LivePanel) -> RunOutcome:
     usage = panel.usage
     if usage is None and isinstance(panel.backend, CountsStoppedRuns):
         usage = panel.backend.partial_usage
-    exact = (
-        usage is not None and usage.input_tokens is not None and usage.output_tokens is not None
-    )
+    exact = usage is not None and usage.input_tokens is not None and usage.output_tokens is not None
     if exact and usage is not None:
         input_tokens = usage.input_tokens or 0
         output_tokens = usage.output_tokens or 0

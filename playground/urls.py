@@ -6,6 +6,11 @@ from playground import views
 urlpatterns = [
     path("", views.compare_page, name="compare"),
     path("c/<int:pk>/", views.comparison_detail, name="comparison"),
+    path("c/<int:pk>/share/", views.share, name="share"),
+    path("c/<int:pk>/unshare/", views.unshare, name="unshare"),
+    path("c/<int:pk>/export.<str:fmt>", views.export, name="export"),
+    path("s/<str:token>/", views.shared_comparison, name="shared"),
+    path("s/<str:token>/export.<str:fmt>", views.shared_export, name="shared_export"),
     path("history/", views.history, name="history"),
     path("estimate/", views.estimate, name="estimate"),
     path("accounts/", include("django.contrib.auth.urls")),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import html
 import json
 import re
@@ -22,22 +21,33 @@ from inference.testing import Simulator
 
 ORIGIN = b"http://127.0.0.1:8000"
 DELTA = re.compile(r'<span hx-swap-oob="beforeend:#([tr])-(\d+)">(.*?)</span>', re.S)
-RAW = re.compile(r'id="run-(\d+)" data-position.*?<textarea class="raw"[^>]*>(.*?)</textarea>', re.S)
+RAW = re.compile(
+    r'id="run-(\d+)" data-position.*?<textarea class="raw"[^>]*>(.*?)</textarea>', re.S
+)
 NOTICE = re.compile(r'<div id="notice" class="notice notice-error"[^>]*>(.*?)</div>', re.S)
 
 
 def create_sim_providers(sim: Simulator) -> dict[str, Model]:
     """Three simulated providers (one per wire format) with priced models on them."""
     openai = Provider.objects.create(
-        slug="sim", label="Simulated", kind="openai", base_url=sim.openai_base_url,
+        slug="sim",
+        label="Simulated",
+        kind="openai",
+        base_url=sim.openai_base_url,
         key_required=False,
     )
     anthropic = Provider.objects.create(
-        slug="sima", label="Simulated Anthropic", kind="anthropic",
-        base_url=sim.anthropic_base_url, api_key="sk-ant-test-key-0001",
+        slug="sima",
+        label="Simulated Anthropic",
+        kind="anthropic",
+        base_url=sim.anthropic_base_url,
+        api_key="sk-ant-test-key-0001",
     )
     gemini = Provider.objects.create(
-        slug="simg", label="Simulated Gemini", kind="gemini", base_url=sim.gemini_base_url,
+        slug="simg",
+        label="Simulated Gemini",
+        kind="gemini",
+        base_url=sim.gemini_base_url,
         api_key="gm-test-key-0002",
     )
     prices = {"input_price": Decimal("1.00"), "output_price": Decimal("4.00")}
@@ -110,12 +120,10 @@ async def read_until(
     while not predicate(log):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise AssertionError(
-                f"timed out; last frames: {[f[:300] for _, f in log.frames[-5:]]}"
-            )
+            raise AssertionError(f"timed out; last frames: {[f[:300] for _, f in log.frames[-5:]]}")
         try:
             log.add(await communicator.receive_from(timeout=remaining))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             continue
     return log
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 from django import template
@@ -40,3 +41,9 @@ def usd(value: Decimal | float | str | None) -> str:
 @register.filter
 def tokens(value: int | None) -> str:
     return "—" if value is None else f"{value:,}"
+
+
+@register.filter
+def as_json(value: object) -> str:
+    """JSON for a data attribute (autoescaping makes it safe inside the quotes)."""
+    return json.dumps(value, separators=(",", ":"))

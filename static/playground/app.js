@@ -86,9 +86,77 @@
     setTimeout(() => { button.textContent = "Copy"; }, 1500);
   }
 
+  // --- replay: panels grow again at the pace they were streamed -----------------------------
+
+  function replayTurn(turn) {
+    const panels = Array.from(turn.querySelectorAll(".panel[data-timeline]")).map((panel) => {
+      const answer = panel.querySelector(".answer");
+      const reasoning = panel.querySelector(".reasoning");
+      const state = panel.querySelector(".panel-state");
+      return {
+        panel, answer, reasoning, state,
+        text: panel.querySelector("textarea.raw")?.value || "",
+        thought: reasoning?.textContent || "",
+        timeline: JSON.parse(panel.dataset.timeline || "[]"),
+        rendered: Array.from(answer.childNodes).map((node) => node.cloneNode(true)),
+        stateText: state?.textContent || "",
+        index: 0,
+        done: false,
+      };
+    });
+    panels.forEach((p) => {
+      p.panel.classList.add("replaying");
+      p.answer.replaceChildren();
+      if (p.reasoning) p.reasoning.textContent = "";
+      if (p.state) p.state.textContent = "replaying";
+    });
+    return new Promise((resolve) => {
+      const started = performance.now();
+      function step(now) {
+        const elapsed = now - started;
+        let running = 0;
+        panels.forEach((p) => {
+          if (p.done) return;
+          while (p.index < p.timeline.length && p.timeline[p.index][0] <= elapsed) p.index += 1;
+          const point = p.timeline[p.index - 1];
+          if (point) {
+            p.answer.textContent = p.text.slice(0, point[1]);
+            if (p.reasoning) p.reasoning.textContent = p.thought.slice(0, point[2]);
+          }
+          if (p.index >= p.timeline.length) {
+            p.done = true;
+            p.panel.classList.remove("replaying");
+            p.answer.replaceChildren(...p.rendered);
+            if (p.reasoning) p.reasoning.textContent = p.thought;
+            if (p.state) p.state.textContent = p.stateText;
+          } else {
+            running += 1;
+          }
+        });
+        if (running) requestAnimationFrame(step); else resolve();
+      }
+      requestAnimationFrame(step);
+    });
+  }
+
+  async function replayAll(button) {
+    button.disabled = true;
+    for (const turn of document.querySelectorAll(".turn")) await replayTurn(turn);
+    button.disabled = false;
+  }
+
   document.addEventListener("click", (event) => {
     const target = event.target instanceof Element ? event.target : null;
     if (!target) return;
+    const replay = target.closest("[data-replay]");
+    if (replay) { replayAll(replay); return; }
+    const copyLink = target.closest("[data-copy-target]");
+    if (copyLink) {
+      const input = document.getElementById(copyLink.dataset.copyTarget);
+      input.select();
+      navigator.clipboard?.writeText(input.value).then(() => { copyLink.textContent = "Copied"; });
+      return;
+    }
     const pick = target.closest("#model-list .pick");
     if (pick && !pick.disabled) { addChip(pick); return; }
     const remove = target.closest(".chip-remove");
@@ -161,6 +229,8 @@
   });
 
   document.addEventListener("DOMContentLoaded", () => {
+    if (window.location.hash === "#share") document.getElementById("share")?.setAttribute("open", "");
+    applyPanelLayout();
     const form = composer();
     if (!form) return;
     if (document.getElementById("comparison-id")?.value) form.classList.add("is-followup");

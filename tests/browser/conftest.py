@@ -40,8 +40,10 @@ def _browser_missing() -> str:
     return ""
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def chromium() -> Iterator[Any]:
+    """Chromium for one test: Playwright's sync API keeps an event loop running in this
+    thread while it is open, which would make every later ORM call look async."""
     missing = _browser_missing()
     if missing:
         if os.environ.get("PLAYGROUND_REQUIRE_BROWSER") == "1":

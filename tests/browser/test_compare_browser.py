@@ -20,7 +20,7 @@ HOSTILE = [
     "<scr",
     "ipt>window.__pwned = 'script'</scr",
     "ipt> then an image <img src=x one",
-    'rror="window.__pwned = \'img\'"> and ',
+    "rror=\"window.__pwned = 'img'\"> and ",
     "[a link](javascript:window.__pwned='link') and [data](data:text/html,hi). Done.",
 ]
 
@@ -55,8 +55,15 @@ def test_compare_in_the_browser(live_url: str, page: Any, sim: Simulator, db: No
     create_sim_providers(sim)
     long_text = " ".join(f"token{i}" for i in range(400))
     sim.set("alpha", Scenario(chunks=HOSTILE * 6, interval=0.06))
-    sim.set("beta", Scenario(text=" ".join(f"beta{i}" for i in range(40)), interval=0.05,
-                             reasoning="Thinking about it first.", ttft=0.1))
+    sim.set(
+        "beta",
+        Scenario(
+            text=" ".join(f"beta{i}" for i in range(40)),
+            interval=0.05,
+            reasoning="Thinking about it first.",
+            ttft=0.1,
+        ),
+    )
     sim.set("claude-sim", Scenario(text=long_text, interval=0.05))
 
     log_in(page, live_url, "ada", "pw-ada-123456")
@@ -72,9 +79,11 @@ def test_compare_in_the_browser(live_url: str, page: Any, sim: Simulator, db: No
     grew_together = False
     for _ in range(60):
         texts = panel_texts(page)
-        if len(texts) == 3 and all(len(t) > 20 for t in texts) and page.locator(
-            ".panel.status-done"
-        ).count() == 0:
+        if (
+            len(texts) == 3
+            and all(len(t) > 20 for t in texts)
+            and page.locator(".panel.status-done").count() == 0
+        ):
             grew_together = True
             break
         time.sleep(0.1)
@@ -90,7 +99,9 @@ def test_compare_in_the_browser(live_url: str, page: Any, sim: Simulator, db: No
     page.wait_for_selector(".summary svg.bar")
     assert page.locator(".panel .metrics").count() == 3
     assert page.locator(".summary figure.chart").count() >= 3
-    assert "thinking" in page.locator('.panel[data-model="sim:beta"] .thinking').inner_text().lower()
+    assert (
+        "thinking" in page.locator('.panel[data-model="sim:beta"] .thinking').inner_text().lower()
+    )
     assert_inert(page)
     OUTPUT.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(OUTPUT / "compare-finished.png"), full_page=True)
@@ -106,6 +117,8 @@ def test_compare_in_the_browser(live_url: str, page: Any, sim: Simulator, db: No
     assert page.locator(".panel.status-stopped").count() == 1
     assert page.locator(".panel.status-done").count() == 2
     assert page.locator(".summary svg.bar").count() >= 3
-    assert "bold" in page.locator('.panel[data-model="sim:alpha"] .answer strong').first.inner_text()
+    assert (
+        "bold" in page.locator('.panel[data-model="sim:alpha"] .answer strong').first.inner_text()
+    )
     assert_inert(page)
     assert page.evaluate("window.__csp") == []

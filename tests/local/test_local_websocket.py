@@ -12,8 +12,14 @@ from django.contrib.auth import get_user_model
 from inference.models import Model, Provider
 from inference.testing import Scenario
 from playground.models import Run
-from tests.helpers import FrameLog, compare_frame, create_sim_providers, read_until, run_ids
-from tests.helpers import ws_connect
+from tests.helpers import (
+    FrameLog,
+    compare_frame,
+    create_sim_providers,
+    read_until,
+    run_ids,
+    ws_connect,
+)
 
 pytestmark = [pytest.mark.local, pytest.mark.django_db(transaction=True)]
 
@@ -24,7 +30,9 @@ def local_model(tiny_model) -> Model:
         slug="local", label="Local GPU", kind="local", key_required=False
     )
     return Model.objects.create(
-        provider=provider, api_name="tiny", label="Tiny local",
+        provider=provider,
+        api_name="tiny",
+        label="Tiny local",
         options={"path": str(tiny_model.path), "device": "cpu"},
         gpu_hour_price=Decimal("3.60"),
     )

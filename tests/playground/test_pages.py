@@ -28,9 +28,16 @@ def make_comparison(owner, title: str, models: list[str]) -> Comparison:
     turn = Turn.objects.create(comparison=comparison, index=0, prompt=title)
     for position, name in enumerate(models):
         Run.objects.create(
-            comparison=comparison, turn=turn, position=position, model_name=name,
-            model_label=name, provider_label="Sim", provider_kind="openai",
-            status=Run.Status.DONE, text=f"answer from {name}", cost=Decimal("0.001"),
+            comparison=comparison,
+            turn=turn,
+            position=position,
+            model_name=name,
+            model_label=name,
+            provider_label="Sim",
+            provider_kind="openai",
+            status=Run.Status.DONE,
+            text=f"answer from {name}",
+            cost=Decimal("0.001"),
         )
     return comparison
 
@@ -46,8 +53,12 @@ def test_every_page_needs_a_login(client):
 def test_compare_page_lists_models_and_why_some_are_unavailable(user, sim_models, monkeypatch):
     from inference.models import Provider
 
-    Provider.objects.create(slug="keyless", label="Needs Key", kind="openai",
-                            default_base_url="https://example.invalid/v1")
+    Provider.objects.create(
+        slug="keyless",
+        label="Needs Key",
+        kind="openai",
+        default_base_url="https://example.invalid/v1",
+    )
     from inference.models import Model
 
     Model.objects.create(provider=Provider.objects.get(slug="keyless"), api_name="m", label="KM")
@@ -69,8 +80,8 @@ def test_deep_link_prefills_models_and_prompt(user, sim_models):
 
 def test_estimate_counts_tokens_and_prices(user, sim_models):
     response = logged_in(user).post(
-        "/estimate/", {"prompt": "Hello world " * 10, "models": ["sim:alpha", "sim:gamma"],
-                       "max_tokens": "100"}
+        "/estimate/",
+        {"prompt": "Hello world " * 10, "models": ["sim:alpha", "sim:gamma"], "max_tokens": "100"},
     )
     html = response.content.decode()
     assert "input tokens" in html
@@ -114,8 +125,17 @@ def test_compare_command_prints_json_and_shows_in_history(user, sim, sim_models,
     sim.set("alpha", Scenario(text="Alpha from the terminal"))
     sim.set("claude-sim", Scenario(text="Claude from the terminal"))
     call_command(
-        "compare", "Hello from a terminal", "--model", "sim:alpha", "--model", "sima:claude-sim",
-        "--user", user.username, "--max-tokens", "50", "--json",
+        "compare",
+        "Hello from a terminal",
+        "--model",
+        "sim:alpha",
+        "--model",
+        "sima:claude-sim",
+        "--user",
+        user.username,
+        "--max-tokens",
+        "50",
+        "--json",
     )
     out = capsys.readouterr().out
     result = json.loads(out)
@@ -124,9 +144,23 @@ def test_compare_command_prints_json_and_shows_in_history(user, sim, sim_models,
     by_model = {run["model"]: run for run in result["runs"]}
     assert by_model["sim:alpha"]["text"] == "Alpha from the terminal"
     assert by_model["sima:claude-sim"]["status"] == "done"
-    keys = {"model", "status", "text", "reasoning", "error", "ttft_ms", "total_ms",
-            "tokens_per_s", "input_tokens", "output_tokens", "cached_tokens",
-            "reasoning_tokens", "tokens_estimated", "cost_usd", "cost_source"}
+    keys = {
+        "model",
+        "status",
+        "text",
+        "reasoning",
+        "error",
+        "ttft_ms",
+        "total_ms",
+        "tokens_per_s",
+        "input_tokens",
+        "output_tokens",
+        "cached_tokens",
+        "reasoning_tokens",
+        "tokens_estimated",
+        "cost_usd",
+        "cost_source",
+    }
     assert all(set(run) == keys for run in result["runs"])
     assert by_model["sim:alpha"]["cost_usd"] is not None
     html = logged_in(user).get("/history/").content.decode()

@@ -41,11 +41,9 @@ async def test_three_models_stream_concurrently_one_fails_midway(user, sim: Simu
     await communicator.disconnect()
 
     # The panels grew at the same time: deltas of every panel arrived before any finished.
-    first_final = min(
-        t for t, f in log.frames if 'class="panel-foot"' in f
-    )
+    first_final = min(t for t, f in log.frames if 'class="panel-foot"' in f)
     for run_id in ids.values():
-        first_delta = min(t for t, f in log.frames if f"#t-{run_id}\"" in f)
+        first_delta = min(t for t, f in log.frames if f'#t-{run_id}"' in f)
         assert first_delta < first_final
     # Streamed deltas are a prefix of the answer; the final panel carries all of it.
     assert WORDS.startswith(log.text[ids["sim:alpha"]])
@@ -163,11 +161,18 @@ async def test_follow_up_each_model_sees_only_its_own_answers(user, sim, sim_mod
             {"action": "compare", "prompt": "And then?", "comparison": str(comparison.pk)}
         )
     )
-    await read_until(communicator, log, lambda lg: len(run_ids(lg)) >= 2 and sum(
-        1 for _, f in lg.frames if 'class="panel-foot"' in f) >= 4)
+    await read_until(
+        communicator,
+        log,
+        lambda lg: (
+            len(run_ids(lg)) >= 2 and sum(1 for _, f in lg.frames if 'class="panel-foot"' in f) >= 4
+        ),
+    )
     await communicator.disconnect()
 
-    second = [r for r in sim.requests if r.body.get("messages", [{}])[-1].get("content") == "And then?"]
+    second = [
+        r for r in sim.requests if r.body.get("messages", [{}])[-1].get("content") == "And then?"
+    ]
     assert len(second) == 2
     for request in second:
         contents = [m["content"] for m in request.body["messages"]]
@@ -195,9 +200,7 @@ async def test_follow_up_each_model_sees_only_its_own_answers(user, sim, sim_mod
         ({"action": "stop", "run": "abc"}, "must be a number"),
     ],
 )
-async def test_bad_requests_get_a_clear_error_and_write_nothing(
-    user, sim_models, payload, message
-):
+async def test_bad_requests_get_a_clear_error_and_write_nothing(user, sim_models, payload, message):
     communicator, connected, _ = await ws_connect(user)
     assert connected
     log = FrameLog()
@@ -246,7 +249,7 @@ async def test_disabled_model_is_refused(user, sim_models):
 
 
 async def test_anonymous_socket_is_refused_before_accept(db):
-    communicator, connected, code = await ws_connect(None)
+    communicator, connected, _ = await ws_connect(None)
     assert not connected
     await communicator.disconnect()
 

@@ -6,11 +6,11 @@ import asyncio
 import json
 import sys
 from argparse import ArgumentParser
-from typing import Any, TextIO
+from typing import IO, Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 from django.urls import reverse
 from django.utils.datastructures import MultiValueDict
 
@@ -26,7 +26,7 @@ from playground.templatetags.playground_tags import duration, rate, usd
 class ConsoleSink:
     """Prints answers as they stream, each piece prefixed by its model when the model changes."""
 
-    def __init__(self, out: TextIO, *, quiet: bool) -> None:
+    def __init__(self, out: IO[str] | OutputWrapper, *, quiet: bool) -> None:
         self.out = out
         self.quiet = quiet
         self.current: int | None = None
@@ -137,7 +137,9 @@ class Command(BaseCommand):
             starts = services.comparison_start(user=user, request=form.compare_request())
         except ComparisonRefused as exc:
             raise CommandError(str(exc)) from exc
-        sink = ConsoleSink(self.stdout if not options["json"] else sys.stderr, quiet=options["json"])
+        sink = ConsoleSink(
+            self.stdout if not options["json"] else sys.stderr, quiet=options["json"]
+        )
         asyncio.run(stream_all(starts, sink))
         comparison = starts[0].run.comparison
         url = playground_settings().base_url.rstrip("/") + reverse(
