@@ -75,6 +75,7 @@ class ProviderAdmin(admin.ModelAdmin):
                 "fields": (
                     "base_url",
                     "default_base_url",
+                    "read_timeout",
                     "key_required",
                     "stored_key",
                     "api_key",

@@ -39,6 +39,11 @@ class Provider(models.Model):
         default=True, help_text="Local servers (Ollama, vLLM, llama.cpp) usually need no key."
     )
     enabled = models.BooleanField(default=True)
+    read_timeout = models.FloatField(
+        default=300.0,
+        help_text="Seconds of silence allowed between two chunks before the panel times out. "
+        "Reasoning models can think quietly for minutes.",
+    )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 

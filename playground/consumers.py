@@ -75,7 +75,7 @@ class CompareConsumer(AsyncWebsocketConsumer):
                 return
             if not await self._session_valid():
                 await self.sink.send(fragments.notice("Your session has ended; log in again."))
-                await self.close(code=UNAUTHENTICATED_CLOSE_CODE)
+                await self.session_ended({})
                 return
             if action == "compare":
                 await self._compare(payload)
@@ -194,6 +194,8 @@ class CompareConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=frame)
 
     async def _close_slow(self, code: int) -> None:
+        # A client that stopped reading may never answer the close frame: stop its runs now.
+        await self._stop(list(self.tasks))
         await self.close(code=code)
 
     async def _finished_fragment(self, panel: LivePanel) -> str:
@@ -208,7 +210,8 @@ class CompareConsumer(AsyncWebsocketConsumer):
         return frame
 
     async def session_ended(self, event: dict[str, Any]) -> None:
-        """The user logged out or was deactivated: close this socket (stops its runs)."""
+        """The user logged out or was deactivated: stop this socket's runs and close it."""
+        await self._stop(list(self.tasks))
         await self.close(code=UNAUTHENTICATED_CLOSE_CODE)
 
 
