@@ -85,10 +85,11 @@ def as_markdown(comparison: Comparison, turns: list[TurnView]) -> str:
         ]
         for run in view.runs:
             mark = "~" if run.tokens_estimated else ""
+            tokens = f"{mark}{run.input_tokens or 0} / {mark}{run.output_tokens or 0}"
             lines.append(
                 f"| {_cell(run.model_label)} (`{_cell(run.model_name)}`) | {run.status} | "
                 f"{duration(run.ttft_ms)} | {rate(run.tokens_per_s)} | {duration(run.total_ms)} | "
-                f"{mark}{run.input_tokens or 0} / {mark}{run.output_tokens or 0} | {usd(run.cost)} |"
+                f"{tokens} | {usd(run.cost)} |"
             )
         lines.append("")
         for run in view.runs:
