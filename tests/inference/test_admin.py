@@ -26,6 +26,7 @@ def provider_post(provider: Provider, **overrides: Any) -> dict[str, Any]:
         "base_url": provider.base_url,
         "default_base_url": provider.default_base_url,
         "key_required": "on",
+        "read_timeout": "300",
         "api_key": "",
         "_save": "Save",
     }
@@ -114,6 +115,7 @@ def test_a_provider_added_in_the_admin_stores_its_key_encrypted(admin_client: Cl
             "base_url": "http://acme.example/v1",
             "default_base_url": "",
             "key_required": "on",
+            "read_timeout": "120",
             "api_key": "sk-acme-5555",
             "_save": "Save",
         },
