@@ -11,6 +11,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.db import DatabaseError
 
 from inference.catalog import ModelUnavailableError, UnknownModelError
 from playground import fragments, selectors, services
@@ -18,7 +19,7 @@ from playground.conf import playground_settings
 from playground.forms import CompareForm, FrameError, payload_to_data
 from playground.live import SocketSink
 from playground.models import Comparison, Run
-from playground.services import ComparisonRefused, PanelStart
+from playground.services import ComparisonRefused, PanelStart, StartPlan
 from playground.streaming import LivePanel, run_panel
 
 logger = logging.getLogger(__name__)
@@ -41,8 +42,7 @@ class CompareConsumer(AsyncWebsocketConsumer):
             return
         self.user = user
         self.limits = playground_settings()
-        self.panels: dict[int, LivePanel] = {}
-        self.tasks: dict[int, asyncio.Task[None]] = {}
+        self.tasks: dict[LivePanel, asyncio.Task[None]] = {}
         self.group = user_group(user.pk)
         self.sink = SocketSink(
             send=self._send_frame,
@@ -80,7 +80,7 @@ class CompareConsumer(AsyncWebsocketConsumer):
             if action == "compare":
                 await self._compare(payload)
             elif action == "stop":
-                await self._stop([_int(payload.get("run"), "run")], must_exist=True)
+                await self._stop(self._panels_of(_int(payload.get("run"), "run")), must_exist=True)
             elif action == "stop_all":
                 await self._stop(list(self.tasks))
             elif action == "retry":
@@ -122,24 +122,50 @@ class CompareConsumer(AsyncWebsocketConsumer):
             raise FrameError(form.error_text())
         request = form.compare_request()
         if request.comparison_id:
-            starts = await database_sync_to_async(services.followup_start)(
+            plan = await database_sync_to_async(services.followup_prepare)(
                 user=self.user, comparison_id=request.comparison_id, prompt=request.prompt
             )
         else:
-            starts = await database_sync_to_async(services.comparison_start)(
+            plan = await database_sync_to_async(services.comparison_prepare)(
                 user=self.user, request=request
             )
-        frame = await database_sync_to_async(self._board_fragment)(
-            starts, followup=bool(request.comparison_id)
-        )
-        await self.sink.send(frame)
-        for start in starts:
-            self._launch(start)
+        await self._start(plan, followup=bool(request.comparison_id))
 
-    def _board_fragment(self, starts: list[PanelStart], *, followup: bool) -> str:
-        turn = starts[0].run.turn
-        comparison = turn.comparison
-        view = fragments.turn_views([turn], [start.run for start in starts])[0]
+    async def _retry(self, run_id: int) -> None:
+        if any(panel.run_id == run_id for panel in self.tasks):
+            raise ComparisonRefused("That panel is still streaming; stop it first.")
+        plan = await database_sync_to_async(services.retry_prepare)(user=self.user, run_id=run_id)
+        await self._start(plan, replaces=run_id)
+
+    async def _start(
+        self, plan: StartPlan, *, followup: bool = False, replaces: int | None = None
+    ) -> None:
+        """Send the upstream requests first, then write the rows while the models think."""
+        panels = [self._launch(start) for start in plan.starts]
+        try:
+            await database_sync_to_async(services.plan_save)(plan=plan)
+        except (ComparisonRefused, DatabaseError) as exc:
+            for panel in panels:
+                panel.discarded = True
+            await self._stop(panels)
+            if isinstance(exc, DatabaseError):
+                logger.exception("Could not save a new comparison")
+                raise ComparisonRefused(
+                    "The comparison could not be saved (database unavailable); nothing was kept."
+                ) from exc
+            raise
+        if replaces is not None:
+            (start,) = plan.starts
+            frame = fragments.render_run(start.run, controls=True, replaces=replaces, live=True)
+        else:
+            frame = self._board_fragment(plan, followup=followup)
+        await self.sink.send(fragments.clear_notice() + frame)
+        for panel in panels:
+            panel.created.set()
+            self.sink.panel_changed(panel, urgent=True)
+
+    def _board_fragment(self, plan: StartPlan, *, followup: bool) -> str:
+        view = fragments.turn_views([plan.turn], [start.run for start in plan.starts])[0]
         if followup:
             board = fragments.render_turn(view, controls=True, oob="beforeend:#turns")
         else:
@@ -148,45 +174,34 @@ class CompareConsumer(AsyncWebsocketConsumer):
                 + fragments.render_turn(view, controls=True)
                 + "</div>"
             )
+        comparison = plan.comparison
         return "".join(
             [
-                fragments.clear_notice(),
                 fragments.render_board_head(comparison, live=True),
                 board,
                 f'<input type="hidden" id="comparison-id" name="comparison" '
-                f'value="{comparison.pk}" hx-swap-oob="true" data-turn-started="{turn.pk}">',
+                f'value="{comparison.pk}" hx-swap-oob="true" data-turn-started="{plan.turn.pk}">',
             ]
         )
 
-    async def _retry(self, run_id: int) -> None:
-        if run_id in self.tasks:
-            raise ComparisonRefused("That panel is still streaming; stop it first.")
-        start = await database_sync_to_async(services.run_retry)(user=self.user, run_id=run_id)
-        frame = await database_sync_to_async(fragments.render_run)(
-            start.run, controls=True, replaces=run_id, live=True
-        )
-        await self.sink.send(fragments.clear_notice() + frame)
-        self._launch(start)
-
-    def _launch(self, start: PanelStart) -> None:
+    def _launch(self, start: PanelStart) -> LivePanel:
         panel = LivePanel(start=start)
-        self.panels[panel.run_id] = panel
-        task = asyncio.create_task(run_panel(panel, self.sink), name=f"run-{panel.run_id}")
-        self.tasks[panel.run_id] = task
-        task.add_done_callback(lambda _: self._forget(panel.run_id))
+        task = asyncio.create_task(run_panel(panel, self.sink), name=f"run-{start.model.name}")
+        self.tasks[panel] = task
+        task.add_done_callback(lambda _: self.tasks.pop(panel, None))
+        return panel
 
-    def _forget(self, run_id: int) -> None:
-        self.tasks.pop(run_id, None)
-        self.panels.pop(run_id, None)
-
-    async def _stop(self, run_ids: list[int], *, must_exist: bool = False) -> None:
-        tasks = [self.tasks[run_id] for run_id in run_ids if run_id in self.tasks]
+    async def _stop(self, panels: list[LivePanel], *, must_exist: bool = False) -> None:
+        tasks = [self.tasks[panel] for panel in panels if panel in self.tasks]
         if must_exist and not tasks:
             raise FrameError("That panel is not streaming.")
         for task in tasks:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _panels_of(self, run_id: int) -> list[LivePanel]:
+        return [panel for panel in self.tasks if panel.run_id == run_id]
 
     # --- frames out -----------------------------------------------------------------------
 
@@ -200,11 +215,11 @@ class CompareConsumer(AsyncWebsocketConsumer):
 
     async def _finished_fragment(self, panel: LivePanel) -> str:
         turn_id = panel.start.run.turn_id
-        turn_panels = [p for p in self.panels.values() if p.start.run.turn_id == turn_id]
+        turn_panels = [p for p in self.tasks if p.start.run.turn_id == turn_id]
         frame = await database_sync_to_async(selectors.finished_panel_fragment)(
             panel=panel, turn_panels=turn_panels
         )
-        if all(p.outcome is not None for p in self.panels.values()):
+        if all(p.outcome is not None for p in self.tasks):
             comparison = panel.start.run.comparison
             frame += fragments.render_board_head(comparison, live=False)
         return frame

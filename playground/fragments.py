@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from decimal import Decimal
 from html import escape
 
@@ -61,16 +62,20 @@ class PanelView:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class TurnView:
     """One turn of a comparison: its prompt, its panels and, once all are final, a summary."""
 
     turn: Turn
     runs: tuple[Run, ...]
-    panels: tuple[PanelView, ...]
     charts: tuple[SummaryChart, ...]
     total_cost: Decimal | None
     finished: bool
+
+    @cached_property
+    def panels(self) -> tuple[PanelView, ...]:
+        """Rendered only when a page shows the panels (a summary alone needs no Markdown)."""
+        return tuple(PanelView.of(run) for run in self.runs)
 
 
 def _chart(
@@ -132,7 +137,6 @@ def turn_views(turns: Iterable[Turn], runs: Iterable[Run]) -> list[TurnView]:
             TurnView(
                 turn=turn,
                 runs=tuple(turn_runs),
-                panels=tuple(PanelView.of(run) for run in turn_runs),
                 charts=summary_charts(turn_runs) if finished else (),
                 total_cost=sum(costs, Decimal(0)) if costs else None,
                 finished=finished,

@@ -43,7 +43,7 @@ class SocketSink:
         self.window = window
         self.ack_window = ack_window
         self.slow_client_seconds = slow_client_seconds
-        self.dirty: dict[int, LivePanel] = {}
+        self.dirty: dict[int, LivePanel] = {}  # by id(panel): rows may not exist yet
         self.sent_frames = 0
         self.acked_frames = 0
         self.last_flush = 0.0
@@ -55,14 +55,14 @@ class SocketSink:
     # --- PanelSink ---------------------------------------------------------------------------
 
     def panel_changed(self, panel: LivePanel, *, urgent: bool) -> None:
-        self.dirty[panel.run_id] = panel
+        self.dirty[id(panel)] = panel
         if urgent:
             self._urgent = True
         self._wake.set()
 
     async def panel_finished(self, panel: LivePanel) -> None:
         # The finished panel replaces the live one whole, so unsent deltas need not go.
-        self.dirty.pop(panel.run_id, None)
+        self.dirty.pop(id(panel), None)
         panel.take_unsent()
         frame = await self._on_finished(panel)
         await self.send(frame)
@@ -112,8 +112,10 @@ class SocketSink:
                 await self._flush()
 
     async def _flush(self) -> None:
-        panels = list(self.dirty.values())
-        self.dirty.clear()
+        # A panel whose board has not been sent yet keeps its text until it has.
+        panels = [panel for panel in self.dirty.values() if panel.created.is_set()]
+        for panel in panels:
+            del self.dirty[id(panel)]
         parts = []
         for panel in panels:
             text, reasoning = panel.take_unsent()

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -166,48 +166,62 @@ def _new_run(
     )
 
 
-def comparison_start(*, user: AbstractBaseUser, request: CompareRequest) -> list[PanelStart]:
-    """Create a comparison, its first turn and one run per panel, in one transaction."""
-    chats = [
-        chat_request(
-            model=panel.model,
-            system=request.system,
-            history=(),
-            prompt=request.prompt,
-            temperature=panel.temperature,
-            max_tokens=panel.max_tokens,
-        )
-        for panel in request.panels
-    ]
-    with transaction.atomic():
-        _check_limits(
-            user=user,
-            estimated_cost=_estimated_cost(
-                panels=[(p.model, c) for p, c in zip(request.panels, chats, strict=True)]
-            ),
-        )
-        comparison = Comparison.objects.create(
-            owner_id=user.pk,
-            title=title_for(request.prompt),
-            system_prompt=request.system,
-            same_settings=request.same_settings,
-        )
-        turn = Turn.objects.create(comparison=comparison, index=0, prompt=request.prompt)
-        runs = Run.objects.bulk_create(
-            _new_run(
+@dataclass(slots=True)
+class StartPlan:
+    """The rows a start will write and the requests it will send.
+
+    Prepared with reads only (validation, limits, history), so the upstream requests can go
+    out at once; `plan_save` then writes the rows while the models think, and the database
+    never sits between a prompt and its first token.
+    """
+
+    comparison: Comparison
+    turn: Turn
+    starts: list[PanelStart]
+    supersedes: int | None = None  # the run a retry replaces
+
+
+def _plan(
+    *, user: AbstractBaseUser, comparison: Comparison, turn: Turn, panels: list[PanelStart]
+) -> StartPlan:
+    _check_limits(
+        user=user, estimated_cost=_estimated_cost(panels=[(p.model, p.request) for p in panels])
+    )
+    return StartPlan(comparison=comparison, turn=turn, starts=panels)
+
+
+def comparison_prepare(*, user: AbstractBaseUser, request: CompareRequest) -> StartPlan:
+    """A new comparison: its first turn and one run per panel (not saved yet)."""
+    comparison = Comparison(
+        owner_id=user.pk,
+        title=title_for(request.prompt),
+        system_prompt=request.system,
+        same_settings=request.same_settings,
+    )
+    turn = Turn(comparison=comparison, index=0, prompt=request.prompt)
+    panels = [
+        PanelStart(
+            run=_new_run(
                 comparison=comparison,
                 turn=turn,
                 position=position,
                 model=panel.model,
                 temperature=panel.temperature,
                 max_tokens=panel.max_tokens,
-            )
-            for position, panel in enumerate(request.panels)
+            ),
+            model=panel.model,
+            request=chat_request(
+                model=panel.model,
+                system=request.system,
+                history=(),
+                prompt=request.prompt,
+                temperature=panel.temperature,
+                max_tokens=panel.max_tokens,
+            ),
         )
-    return [
-        PanelStart(run=run, model=panel.model, request=chat)
-        for run, panel, chat in zip(runs, request.panels, chats, strict=True)
+        for position, panel in enumerate(request.panels)
     ]
+    return _plan(user=user, comparison=comparison, turn=turn, panels=panels)
 
 
 def current_runs(*, comparison: Comparison) -> list[Run]:
@@ -228,79 +242,55 @@ def _history(*, runs: Sequence[Run], position: int, before_turn: int) -> list[Me
     return messages
 
 
-def followup_start(*, user: AbstractBaseUser, comparison_id: int, prompt: str) -> list[PanelStart]:
+def followup_prepare(*, user: AbstractBaseUser, comparison_id: int, prompt: str) -> StartPlan:
     """A new turn sent to every panel; each model sees only its own earlier answers.
 
     The panels' models are resolved afresh: keys and prices as of now.
     """
-    with transaction.atomic():
-        comparison = Comparison.objects.select_for_update().get(pk=comparison_id, owner_id=user.pk)
-        runs = current_runs(comparison=comparison)
-        if any(not run.is_final for run in runs):
-            raise ComparisonRefused("Wait for every panel to finish before a follow-up.")
-        last_turn = max(run.turn.index for run in runs)
-        panels = [run for run in runs if run.turn.index == last_turn]
-        models = resolve_models(sorted({run.model_name for run in panels}))
-        by_name = {model.name: model for model in models}
-        chats = [
-            chat_request(
-                model=by_name[previous.model_name],
-                system=comparison.system_prompt,
-                history=_history(runs=runs, position=previous.position, before_turn=last_turn + 1),
-                prompt=prompt,
-                temperature=previous.temperature,
-                max_tokens=previous.max_tokens,
-            )
-            for previous in panels
-        ]
-        _check_limits(
-            user=user,
-            estimated_cost=_estimated_cost(
-                panels=[(by_name[p.model_name], c) for p, c in zip(panels, chats, strict=True)]
-            ),
-        )
-        turn = Turn.objects.create(comparison=comparison, index=last_turn + 1, prompt=prompt)
-        new_runs = Run.objects.bulk_create(
-            _new_run(
+    comparison = Comparison.objects.get(pk=comparison_id, owner_id=user.pk)
+    runs = current_runs(comparison=comparison)
+    if any(not run.is_final for run in runs):
+        raise ComparisonRefused("Wait for every panel to finish before a follow-up.")
+    last_turn = max(run.turn.index for run in runs)
+    previous = [run for run in runs if run.turn.index == last_turn]
+    by_name = {m.name: m for m in resolve_models(sorted({r.model_name for r in previous}))}
+    turn = Turn(comparison=comparison, index=last_turn + 1, prompt=prompt)
+    panels = [
+        PanelStart(
+            run=_new_run(
                 comparison=comparison,
                 turn=turn,
-                position=previous.position,
-                model=by_name[previous.model_name],
-                temperature=previous.temperature,
-                max_tokens=previous.max_tokens,
-            )
-            for previous in panels
+                position=run.position,
+                model=by_name[run.model_name],
+                temperature=run.temperature,
+                max_tokens=run.max_tokens,
+            ),
+            model=by_name[run.model_name],
+            request=chat_request(
+                model=by_name[run.model_name],
+                system=comparison.system_prompt,
+                history=_history(runs=runs, position=run.position, before_turn=turn.index),
+                prompt=prompt,
+                temperature=run.temperature,
+                max_tokens=run.max_tokens,
+            ),
         )
-        Comparison.objects.filter(pk=comparison.pk).update(updated=timezone.now())
-    return [
-        PanelStart(run=run, model=by_name[run.model_name], request=chat)
-        for run, chat in zip(new_runs, chats, strict=True)
+        for run in previous
     ]
+    return _plan(user=user, comparison=comparison, turn=turn, panels=panels)
 
 
-def run_retry(*, user: AbstractBaseUser, run_id: int) -> PanelStart:
+def retry_prepare(*, user: AbstractBaseUser, run_id: int) -> StartPlan:
     """Run one panel again: the old attempt is kept (its cost was spent) but superseded."""
-    with transaction.atomic():
-        old = (
-            Run.objects.select_for_update()
-            .select_related("comparison", "turn")
-            .get(pk=run_id, comparison__owner_id=user.pk, superseded=False)
-        )
-        if not old.is_final:
-            raise ComparisonRefused("Stop this panel before retrying it.")
-        (model,) = resolve_models([old.model_name])
-        runs = current_runs(comparison=old.comparison)
-        chat = chat_request(
-            model=model,
-            system=old.comparison.system_prompt,
-            history=_history(runs=runs, position=old.position, before_turn=old.turn.index),
-            prompt=old.turn.prompt,
-            temperature=old.temperature,
-            max_tokens=old.max_tokens,
-        )
-        _check_limits(user=user, estimated_cost=_estimated_cost(panels=[(model, chat)]))
-        Run.objects.filter(pk=old.pk).update(superseded=True)
-        new = _new_run(
+    old = Run.objects.select_related("comparison", "turn").get(
+        pk=run_id, comparison__owner_id=user.pk, superseded=False
+    )
+    if not old.is_final:
+        raise ComparisonRefused("Stop this panel before retrying it.")
+    (model,) = resolve_models([old.model_name])
+    runs = current_runs(comparison=old.comparison)
+    start = PanelStart(
+        run=_new_run(
             comparison=old.comparison,
             turn=old.turn,
             position=old.position,
@@ -308,9 +298,49 @@ def run_retry(*, user: AbstractBaseUser, run_id: int) -> PanelStart:
             temperature=old.temperature,
             max_tokens=old.max_tokens,
             attempt=old.attempt + 1,
-        )
-        new.save()
-    return PanelStart(run=new, model=model, request=chat)
+        ),
+        model=model,
+        request=chat_request(
+            model=model,
+            system=old.comparison.system_prompt,
+            history=_history(runs=runs, position=old.position, before_turn=old.turn.index),
+            prompt=old.turn.prompt,
+            temperature=old.temperature,
+            max_tokens=old.max_tokens,
+        ),
+    )
+    plan = _plan(user=user, comparison=old.comparison, turn=old.turn, panels=[start])
+    plan.supersedes = old.pk
+    return plan
+
+
+def plan_save(*, plan: StartPlan) -> None:
+    """Write a prepared start in one transaction; its rows get their ids."""
+    with transaction.atomic():
+        if plan.comparison.pk is None:
+            plan.comparison.save()
+        else:
+            Comparison.objects.filter(pk=plan.comparison.pk).update(updated=timezone.now())
+        if plan.turn.pk is None:
+            try:
+                with transaction.atomic():
+                    plan.turn.save()
+            except IntegrityError:
+                raise ComparisonRefused("Another follow-up was just sent to these panels.") from None
+        if plan.supersedes is not None:
+            replaced = Run.objects.filter(pk=plan.supersedes, superseded=False).update(
+                superseded=True
+            )
+            if not replaced:
+                raise ComparisonRefused("That panel was already retried.")
+        Run.objects.bulk_create([start.run for start in plan.starts])
+
+
+def comparison_start(*, user: AbstractBaseUser, request: CompareRequest) -> list[PanelStart]:
+    """Prepare and save a new comparison in one go (the terminal command's path)."""
+    plan = comparison_prepare(user=user, request=request)
+    plan_save(plan=plan)
+    return plan.starts
 
 
 def run_finish(*, run_id: int, outcome: RunOutcome) -> None:

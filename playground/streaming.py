@@ -80,6 +80,9 @@ class LivePanel:
     save_failed: bool = False
     timeline: list[list[float]] = field(default_factory=list)
     outcome: RunOutcome | None = None
+    # Set once the run's row exists (streaming may start before it is written).
+    created: asyncio.Event = field(default_factory=asyncio.Event)
+    discarded: bool = False  # the start could not be saved: nothing to keep
 
     @property
     def run_id(self) -> int:
@@ -290,9 +293,12 @@ async def run_panel(panel: LivePanel, sink: PanelSink) -> None:
         if task is not None:
             task.uncancel()
     except Exception:
-        logger.exception("Run %s failed unexpectedly", panel.run_id)
+        logger.exception("Run %s failed unexpectedly", panel.start.model.name)
         panel.status = Run.Status.ERROR
         panel.error = "Internal error while streaming (logged on the server)."
+    if panel.discarded:
+        return
+    await panel.created.wait()
     panel.set_state(panel.status)
     panel.outcome = build_outcome(panel)
     panel.save_failed = not await save_outcome(panel.run_id, panel.outcome)

@@ -64,7 +64,10 @@ class ConsoleSink:
 
 
 async def stream_all(starts: list[PanelStart], sink: ConsoleSink) -> None:
-    tasks = [asyncio.create_task(run_panel(LivePanel(start=start), sink)) for start in starts]
+    panels = [LivePanel(start=start) for start in starts]
+    for panel in panels:
+        panel.created.set()  # comparison_start has written the rows already
+    tasks = [asyncio.create_task(run_panel(panel, sink)) for panel in panels]
     try:
         await asyncio.gather(*tasks)
     finally:
