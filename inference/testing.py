@@ -1011,6 +1011,8 @@ class Simulator:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError, ConnectionError):
                         await task
+            if eof_task.done() and not eof_task.cancelled():
+                eof_task.exception()  # a reset while watching: retrieved, so never logged
         if writer_task.done() and not writer_task.cancelled():
             error = writer_task.exception()
             if error is None:

@@ -9,6 +9,7 @@ import json
 import logging
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db import DatabaseError
@@ -27,6 +28,10 @@ logger = logging.getLogger(__name__)
 UNAUTHENTICATED_CLOSE_CODE = 4401
 
 
+class SessionEnded(Exception):
+    """The user behind a socket logged out, was deactivated, or their session expired."""
+
+
 def user_group(user_id: int) -> str:
     """Every socket of one user, so logging out can close them all."""
     return f"user-{user_id}"
@@ -34,6 +39,14 @@ def user_group(user_id: int) -> str:
 
 class CompareConsumer(AsyncWebsocketConsumer):
     """One browser tab's comparisons."""
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels closes old database connections before every message; acks arrive many
+        # times a second and touch no database, and our database calls do that themselves.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -43,6 +56,7 @@ class CompareConsumer(AsyncWebsocketConsumer):
         self.user = user
         self.limits = playground_settings()
         self.tasks: dict[LivePanel, asyncio.Task[None]] = {}
+        self.plans: dict[LivePanel, StartPlan] = {}
         self.group = user_group(user.pk)
         self.sink = SocketSink(
             send=self._send_frame,
@@ -59,6 +73,7 @@ class CompareConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if not hasattr(self, "sink"):
             return
+        self.sink.closed = True  # nothing more can be sent
         await self._stop(list(self.tasks))
         await self.sink.aclose()
         if self.channel_layer is not None:
@@ -72,10 +87,6 @@ class CompareConsumer(AsyncWebsocketConsumer):
             action = payload.get("action", "compare")
             if action == "ack":
                 self.sink.ack(_int(payload.get("frames"), "frames"))
-                return
-            if not await self._session_valid():
-                await self.sink.send(fragments.notice("Your session has ended; log in again."))
-                await self.session_ended({})
                 return
             if action == "compare":
                 await self._compare(payload)
@@ -91,6 +102,9 @@ class CompareConsumer(AsyncWebsocketConsumer):
             await self.sink.send(fragments.notice(str(exc)))
         except (Comparison.DoesNotExist, Run.DoesNotExist):
             await self.sink.send(fragments.notice("No such comparison or panel."))
+        except SessionEnded:
+            await self.sink.send(fragments.notice("Your session has ended; log in again."))
+            await self.session_ended({})
 
     def _decode(self, text_data: str | None, bytes_data: bytes | None) -> dict[str, Any]:
         if text_data is None:
@@ -106,42 +120,51 @@ class CompareConsumer(AsyncWebsocketConsumer):
             raise FrameError("Send a JSON object.")
         return payload
 
-    @database_sync_to_async
-    def _session_valid(self) -> bool:
-        return selectors.session_is_live(
+    def _check_session(self) -> None:
+        """Refuse work once the login behind this socket is gone (database thread)."""
+        if not selectors.session_is_live(
             session_key=self.scope["session"].session_key, user_id=self.user.pk
-        )
+        ):
+            raise SessionEnded
 
     # --- actions ------------------------------------------------------------------------
 
     async def _compare(self, payload: dict[str, Any]) -> None:
         if self.tasks:
             raise ComparisonRefused("A comparison is still streaming: stop it or wait.")
-        form = CompareForm(payload_to_data(payload))
-        if not await database_sync_to_async(form.is_valid)():
-            raise FrameError(form.error_text())
-        request = form.compare_request()
-        if request.comparison_id:
-            plan = await database_sync_to_async(services.followup_prepare)(
-                user=self.user, comparison_id=request.comparison_id, prompt=request.prompt
-            )
-        else:
-            plan = await database_sync_to_async(services.comparison_prepare)(
-                user=self.user, request=request
-            )
-        await self._start(plan, followup=bool(request.comparison_id))
+        data = payload_to_data(payload)
+
+        def prepare() -> StartPlan:  # one trip to the database thread
+            self._check_session()
+            form = CompareForm(data)
+            if not form.is_valid():
+                raise FrameError(form.error_text())
+            request = form.compare_request()
+            if request.comparison_id:
+                return services.followup_prepare(
+                    user=self.user, comparison_id=request.comparison_id, prompt=request.prompt
+                )
+            return services.comparison_prepare(user=self.user, request=request)
+
+        plan = await database_sync_to_async(prepare)()
+        await self._start(plan, followup=plan.turn.pk is not None)
 
     async def _retry(self, run_id: int) -> None:
         if any(panel.run_id == run_id for panel in self.tasks):
             raise ComparisonRefused("That panel is still streaming; stop it first.")
-        plan = await database_sync_to_async(services.retry_prepare)(user=self.user, run_id=run_id)
+
+        def prepare() -> StartPlan:
+            self._check_session()
+            return services.retry_prepare(user=self.user, run_id=run_id)
+
+        plan = await database_sync_to_async(prepare)()
         await self._start(plan, replaces=run_id)
 
     async def _start(
         self, plan: StartPlan, *, followup: bool = False, replaces: int | None = None
     ) -> None:
         """Send the upstream requests first, then write the rows while the models think."""
-        panels = [self._launch(start) for start in plan.starts]
+        panels = [self._launch(start, plan) for start in plan.starts]
         try:
             await database_sync_to_async(services.plan_save)(plan=plan)
         except (ComparisonRefused, DatabaseError) as exc:
@@ -184,18 +207,25 @@ class CompareConsumer(AsyncWebsocketConsumer):
             ]
         )
 
-    def _launch(self, start: PanelStart) -> LivePanel:
+    def _launch(self, start: PanelStart, plan: StartPlan) -> LivePanel:
         panel = LivePanel(start=start)
         task = asyncio.create_task(run_panel(panel, self.sink), name=f"run-{start.model.name}")
         self.tasks[panel] = task
-        task.add_done_callback(lambda _: self.tasks.pop(panel, None))
+        self.plans[panel] = plan
+        task.add_done_callback(lambda _: self._forget(panel))
         return panel
 
+    def _forget(self, panel: LivePanel) -> None:
+        self.tasks.pop(panel, None)
+        self.plans.pop(panel, None)
+
     async def _stop(self, panels: list[LivePanel], *, must_exist: bool = False) -> None:
+        """Cancel the panels still streaming, and wait for them all to be saved."""
         tasks = [self.tasks[panel] for panel in panels if panel in self.tasks]
-        if must_exist and not tasks:
+        streaming = [self.tasks[p] for p in panels if p in self.tasks and p.streaming]
+        if must_exist and not streaming:
             raise FrameError("That panel is not streaming.")
-        for task in tasks:
+        for task in streaming:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -206,7 +236,8 @@ class CompareConsumer(AsyncWebsocketConsumer):
     # --- frames out -----------------------------------------------------------------------
 
     async def _send_frame(self, frame: str) -> None:
-        await self.send(text_data=frame)
+        if not self.sink.closed:
+            await self.send(text_data=frame)
 
     async def _close_slow(self, code: int) -> None:
         # A client that stopped reading may never answer the close frame: stop its runs now.
@@ -214,15 +245,15 @@ class CompareConsumer(AsyncWebsocketConsumer):
         await self.close(code=code)
 
     async def _finished_fragment(self, panel: LivePanel) -> str:
-        turn_id = panel.start.run.turn_id
-        turn_panels = [p for p in self.tasks if p.start.run.turn_id == turn_id]
-        frame = await database_sync_to_async(selectors.finished_panel_fragment)(
-            panel=panel, turn_panels=turn_panels
+        plan = self.plans[panel]
+        idle = all(p.outcome is not None for p in self.tasks)
+        return await asyncio.to_thread(
+            fragments.finished_frame,
+            run=panel.start.run,
+            turn_runs=plan.turn_runs,
+            save_failed=panel.save_failed,
+            idle_comparison=plan.comparison if idle else None,
         )
-        if all(p.outcome is not None for p in self.tasks):
-            comparison = panel.start.run.comparison
-            frame += fragments.render_board_head(comparison, live=False)
-        return frame
 
     async def session_ended(self, event: dict[str, Any]) -> None:
         """The user logged out or was deactivated: stop this socket's runs and close it."""

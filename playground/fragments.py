@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from decimal import Decimal
+from functools import cached_property
 from html import escape
 
 from django.template.loader import render_to_string
@@ -210,3 +210,23 @@ def state(run_id: int, label: str, detail: str = "") -> str:
         f'<p class="panel-state state-{escape(label.split()[0])}" id="s-{run_id}" '
         f'hx-swap-oob="true">{escape(label)}{suffix}</p>'
     )
+
+
+def finished_frame(
+    *,
+    run: Run,
+    turn_runs: Sequence[Run],
+    save_failed: bool,
+    idle_comparison: Comparison | None,
+) -> str:
+    """A run's final panel; its turn's summary once every panel is final; and, when nothing
+    streams any more, the board's head without "Stop all"."""
+    if save_failed:
+        note = "This result could not be saved (the database was unreachable)."
+        run.error = f"{run.error} {note}" if run.error else note
+    parts = [render_run(run, controls=True, replaces=run.pk)]
+    if all(other.is_final for other in turn_runs):
+        parts.append(render_summary(turn_views([run.turn], turn_runs)[0]))
+    if idle_comparison is not None:
+        parts.append(render_board_head(idle_comparison, live=False))
+    return "".join(parts)

@@ -179,6 +179,11 @@ class StartPlan:
     turn: Turn
     starts: list[PanelStart]
     supersedes: int | None = None  # the run a retry replaces
+    turn_runs: list[Run] = field(default_factory=list)  # every current run of the turn
+
+    def __post_init__(self) -> None:
+        if not self.turn_runs:
+            self.turn_runs = [start.run for start in self.starts]
 
 
 def _plan(
@@ -311,6 +316,9 @@ def retry_prepare(*, user: AbstractBaseUser, run_id: int) -> StartPlan:
     )
     plan = _plan(user=user, comparison=old.comparison, turn=old.turn, panels=[start])
     plan.supersedes = old.pk
+    plan.turn_runs = [
+        start.run if run.pk == old.pk else run for run in runs if run.turn_id == old.turn_id
+    ]
     return plan
 
 
@@ -326,7 +334,7 @@ def plan_save(*, plan: StartPlan) -> None:
                 with transaction.atomic():
                     plan.turn.save()
             except IntegrityError:
-                raise ComparisonRefused("Another follow-up was just sent to these panels.") from None
+                raise ComparisonRefused("Another follow-up was just sent here.") from None
         if plan.supersedes is not None:
             replaced = Run.objects.filter(pk=plan.supersedes, superseded=False).update(
                 superseded=True

@@ -83,6 +83,7 @@ class LivePanel:
     # Set once the run's row exists (streaming may start before it is written).
     created: asyncio.Event = field(default_factory=asyncio.Event)
     discarded: bool = False  # the start could not be saved: nothing to keep
+    streaming: bool = True  # False once the upstream stream is over (saving may go on)
 
     @property
     def run_id(self) -> int:
@@ -282,6 +283,22 @@ async def save_outcome(run_id: int, outcome: RunOutcome) -> bool:
     return False
 
 
+def apply_outcome(run: Run, outcome: RunOutcome) -> Run:
+    """The run as saved (in memory): its row fields set from the outcome."""
+    for name in RunOutcome.__dataclass_fields__:
+        setattr(run, name, getattr(outcome, name))
+    return run
+
+
+async def _finish(panel: LivePanel, sink: PanelSink) -> None:
+    await panel.created.wait()
+    panel.set_state(panel.status)
+    panel.outcome = build_outcome(panel)
+    panel.save_failed = not await save_outcome(panel.run_id, panel.outcome)
+    apply_outcome(panel.start.run, panel.outcome)
+    await sink.panel_finished(panel)
+
+
 async def run_panel(panel: LivePanel, sink: PanelSink) -> None:
     """Stream, then save whatever there is: done, failed, or stopped part-way."""
     try:
@@ -296,10 +313,8 @@ async def run_panel(panel: LivePanel, sink: PanelSink) -> None:
         logger.exception("Run %s failed unexpectedly", panel.start.model.name)
         panel.status = Run.Status.ERROR
         panel.error = "Internal error while streaming (logged on the server)."
+    panel.streaming = False
     if panel.discarded:
         return
-    await panel.created.wait()
-    panel.set_state(panel.status)
-    panel.outcome = build_outcome(panel)
-    panel.save_failed = not await save_outcome(panel.run_id, panel.outcome)
-    await sink.panel_finished(panel)
+    # Saving must not be cut short: a cancelled, queued database call never runs.
+    await asyncio.shield(asyncio.ensure_future(_finish(panel, sink)))

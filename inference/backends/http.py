@@ -8,6 +8,7 @@ transport failures to `BackendError`s, redaction of the API key, and the retry p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import functools
 import json
@@ -516,6 +517,9 @@ async def with_retries(
 # --- one provider's HTTP endpoint ------------------------------------------------------------
 
 
+DRAIN_SECONDS = 1.0
+
+
 class HttpApi:
     """How a backend talks to its host: headers, timeouts, retries, error mapping, SSE."""
 
@@ -563,9 +567,17 @@ class HttpApi:
         async with self._open("POST", url, body, None, deadline) as response:
             if response.headers.get("content-type", "").startswith("application/json"):
                 raise await self._json_instead_of_stream(response)
-            async with aclosing(reader(self._events(response, deadline), self.errors)) as events:
-                async for event in events:
-                    yield event
+            sse = self._events(response, deadline)
+            async with aclosing(sse):
+                async with aclosing(reader(sse, self.errors)) as events:
+                    async for event in events:
+                        yield event
+                # The reader saw its terminator. Read the (empty) rest of the body, so the
+                # connection goes back to the pool instead of being closed.
+                with contextlib.suppress(BackendError, TimeoutError):
+                    async with asyncio.timeout(DRAIN_SECONDS):
+                        async for _ in sse:
+                            pass
 
     @asynccontextmanager
     async def _open(

@@ -27,6 +27,7 @@ from inference.backends.base import (
     UpstreamError,
     UpstreamTimeoutError,
 )
+from inference.testing import Simulator
 
 KEY = "sk-live-abc/123+xyz"
 errors = http.ErrorMapper("Test API", KEY)
@@ -339,3 +340,28 @@ def test_pool_limits_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> No
     assert http.pool_limits().max_keepalive_connections == 200
     monkeypatch.setenv("PLAYGROUND_HTTP_MAX_CONNECTIONS", "50")
     assert http.pool_limits().max_connections == 50
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic", "gemini"])
+async def test_a_finished_stream_gives_its_connection_back(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """Reading past the terminator lets the pool reuse the connection (no new TCP/TLS)."""
+    from inference.backends import backend_for
+    from inference.backends.base import ChatRequest, HostConfig, Message
+
+    monkeypatch.setenv("PLAYGROUND_HTTP_POOL_SHARDS", "1")
+    await http.aclose_shared_client()
+    urls = {
+        "openai": sim.openai_base_url,
+        "anthropic": sim.anthropic_base_url,
+        "gemini": sim.gemini_base_url,
+    }
+    backend = backend_for(HostConfig(kind=kind, base_url=urls[kind], api_key="k"))  # type: ignore[arg-type]
+    request = ChatRequest(model="m", messages=(Message(role="user", content="hi"),))
+    for _ in range(3):
+        events = [event async for event in backend.stream(request)]
+        assert events
+    await asyncio.sleep(0.05)
+    assert len(sim._connections) == 1
+    await http.aclose_shared_client()
