@@ -34,6 +34,7 @@ from urllib.parse import quote
 import httpx
 from httpx_sse import EventSource, ServerSentEvent, SSEError
 
+from inference.backends.aionet import asyncio_transport
 from inference.backends.base import (
     AuthenticationError,
     BackendError,
@@ -126,10 +127,9 @@ def _new_pool() -> _ClientPool:
     )
     clients = [
         httpx.AsyncClient(
-            limits=shard_limits,
+            transport=asyncio_transport(limits=shard_limits, verify=_ssl_context()),
             headers={"user-agent": USER_AGENT},
             follow_redirects=False,
-            verify=_ssl_context(),
         )
         for _ in range(shards)
     ]
