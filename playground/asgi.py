@@ -1,6 +1,7 @@
 """ASGI entry point: HTTP through Django, websockets through Channels."""
 
 import os
+import sys
 import threading
 
 from django.core.asgi import get_asgi_application
@@ -12,11 +13,19 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from inference.tokens import warm_up  # noqa: E402
 from playground.routing import websocket_urlpatterns  # noqa: E402
+from playground.warmup import warm_up  # noqa: E402
 
-# Load the tokenizer now, off the request path, so the first estimate is instant.
-threading.Thread(target=warm_up, name="tiktoken-warm-up", daemon=True).start()
+# Database calls run on a worker thread. Under load the event loop holds the GIL for
+# Python's default 5 ms slices, and a query gives the GIL up and waits for it several times,
+# so a start or a save queued behind the loop for hundreds of milliseconds. Shorter slices
+# let the database thread in sooner (measured with bench/relay.py: see the README).
+sys.setswitchinterval(0.001)
+
+# Load what the first comparison would otherwise load (tokenizer, Markdown and highlighting,
+# templates, TLS roots), off the request path: the first user waits for nothing, and memory
+# after a load returns to what it was before.
+threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
 
 application = ProtocolTypeRouter(
     {

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from typing import Any
 
 from channels.consumer import get_handler_name
@@ -26,6 +27,7 @@ from playground.streaming import LivePanel, run_panel
 logger = logging.getLogger(__name__)
 
 UNAUTHENTICATED_CLOSE_CODE = 4401
+SESSION_RECHECK_SECONDS = 30.0
 
 
 class SessionEnded(Exception):
@@ -57,6 +59,7 @@ class CompareConsumer(AsyncWebsocketConsumer):
         self.limits = playground_settings()
         self.tasks: dict[LivePanel, asyncio.Task[None]] = {}
         self.plans: dict[LivePanel, StartPlan] = {}
+        self.session_checked_at = -SESSION_RECHECK_SECONDS
         self.group = user_group(user.pk)
         self.sink = SocketSink(
             send=self._send_frame,
@@ -121,11 +124,19 @@ class CompareConsumer(AsyncWebsocketConsumer):
         return payload
 
     def _check_session(self) -> None:
-        """Refuse work once the login behind this socket is gone (database thread)."""
+        """Refuse work once the login behind this socket is gone (database thread).
+
+        Logging out and deactivation close the sockets at once (signals); this catches a
+        session that expired or was deleted, so a check every half minute is enough.
+        """
+        now = time.monotonic()
+        if now - self.session_checked_at < SESSION_RECHECK_SECONDS:
+            return
         if not selectors.session_is_live(
             session_key=self.scope["session"].session_key, user_id=self.user.pk
         ):
             raise SessionEnded
+        self.session_checked_at = now
 
     # --- actions ------------------------------------------------------------------------
 

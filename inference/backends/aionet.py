@@ -19,6 +19,7 @@ from typing import Any
 
 import httpcore
 import httpx
+from httpcore._backends.base import SOCKET_OPTION
 
 READ_LIMIT = 2**20
 
@@ -84,7 +85,10 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         if info == "socket":
             return transport.get_extra_info("socket")
         if info == "is_readable":
-            return self._reader.at_eof() or bool(self._reader._buffer)  # noqa: SLF001
+            # httpcore asks before reusing an idle connection: EOF or unexpected bytes mean
+            # the server is done with it. asyncio has already read them into the buffer.
+            buffered = getattr(self._reader, "_buffer", b"")
+            return self._reader.at_eof() or bool(buffered)
         return None
 
 
@@ -97,7 +101,7 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         port: int,
         timeout: float | None = None,
         local_address: str | None = None,
-        socket_options: Iterable[tuple[int, int, int] | tuple[int, int, bytes]] | None = None,
+        socket_options: Iterable[SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         try:
             async with asyncio.timeout(timeout):
@@ -122,7 +126,7 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         self,
         path: str,
         timeout: float | None = None,
-        socket_options: Iterable[tuple[int, int, int] | tuple[int, int, bytes]] | None = None,
+        socket_options: Iterable[SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         try:
             async with asyncio.timeout(timeout):
@@ -140,7 +144,8 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
 def asyncio_transport(*, limits: httpx.Limits, verify: ssl.SSLContext) -> httpx.AsyncHTTPTransport:
     """httpx's own transport, its connection pool given the asyncio network backend."""
     transport = httpx.AsyncHTTPTransport(limits=limits, verify=verify)
-    transport._pool = httpcore.AsyncConnectionPool(  # noqa: SLF001 (no public hook in httpx)
+    # httpx has no public way to pass a network backend down to its httpcore pool.
+    transport._pool = httpcore.AsyncConnectionPool(
         ssl_context=verify,
         max_connections=limits.max_connections,
         max_keepalive_connections=limits.max_keepalive_connections,

@@ -111,8 +111,8 @@ def pool_limits() -> httpx.Limits:
 
 
 @functools.cache
-def _ssl_context() -> ssl.SSLContext:
-    # Building one costs ~30 ms (it loads the CA bundle); every client shares it.
+def ssl_context() -> ssl.SSLContext:
+    """The TLS settings every client shares (building one loads the CA bundle: ~30 ms)."""
     return httpx.create_ssl_context()
 
 
@@ -127,7 +127,7 @@ def _new_pool() -> _ClientPool:
     )
     clients = [
         httpx.AsyncClient(
-            transport=asyncio_transport(limits=shard_limits, verify=_ssl_context()),
+            transport=asyncio_transport(limits=shard_limits, verify=ssl_context()),
             headers={"user-agent": USER_AGENT},
             follow_redirects=False,
         )
