@@ -8,6 +8,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Coroutine
 from typing import Any
 
 from channels.consumer import get_handler_name
@@ -60,6 +61,9 @@ class CompareConsumer(AsyncWebsocketConsumer):
         self.tasks: dict[LivePanel, asyncio.Task[None]] = {}
         self.plans: dict[LivePanel, StartPlan] = {}
         self.session_checked_at = -SESSION_RECHECK_SECONDS
+        # A start (validate, prepare, save) runs beside the socket's message loop, so a stop
+        # or a closed tab is heard at once even while the database is slow.
+        self.starting: asyncio.Task[None] | None = None
         self.group = user_group(user.pk)
         self.sink = SocketSink(
             send=self._send_frame,
@@ -77,6 +81,9 @@ class CompareConsumer(AsyncWebsocketConsumer):
         if not hasattr(self, "sink"):
             return
         self.sink.closed = True  # nothing more can be sent
+        if self.starting is not None:
+            self.starting.cancel()
+            await asyncio.gather(self.starting, return_exceptions=True)
         await self._stop(list(self.tasks))
         await self.sink.aclose()
         if self.channel_layer is not None:
@@ -85,22 +92,33 @@ class CompareConsumer(AsyncWebsocketConsumer):
     # --- frames in -----------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        await self._answering(self._receive(text_data, bytes_data))
+
+    async def _receive(self, text_data: str | None, bytes_data: bytes | None) -> None:
+        payload = self._decode(text_data, bytes_data)
+        action = payload.get("action", "compare")
+        if action == "ack":
+            self.sink.ack(_int(payload.get("frames"), "frames"))
+        elif action == "stop":
+            await self._stop(self._panels_of(_int(payload.get("run"), "run")), must_exist=True)
+        elif action == "stop_all":
+            await self._stop(list(self.tasks))
+        elif action in ("compare", "retry"):
+            if self.starting is not None and not self.starting.done():
+                raise ComparisonRefused("Still starting the previous request; a moment please.")
+            work = (
+                self._compare(payload)
+                if action == "compare"
+                else self._retry(_int(payload.get("run"), "run"))
+            )
+            self.starting = asyncio.create_task(self._answering(work))
+        else:
+            raise FrameError(f"Unknown action {str(action)[:40]!r}.")
+
+    async def _answering(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work`; a refusal or a bad request becomes a notice in the page."""
         try:
-            payload = self._decode(text_data, bytes_data)
-            action = payload.get("action", "compare")
-            if action == "ack":
-                self.sink.ack(_int(payload.get("frames"), "frames"))
-                return
-            if action == "compare":
-                await self._compare(payload)
-            elif action == "stop":
-                await self._stop(self._panels_of(_int(payload.get("run"), "run")), must_exist=True)
-            elif action == "stop_all":
-                await self._stop(list(self.tasks))
-            elif action == "retry":
-                await self._retry(_int(payload.get("run"), "run"))
-            else:
-                raise FrameError(f"Unknown action {str(action)[:40]!r}.")
+            await work
         except (FrameError, ComparisonRefused, UnknownModelError, ModelUnavailableError) as exc:
             await self.sink.send(fragments.notice(str(exc)))
         except (Comparison.DoesNotExist, Run.DoesNotExist):
@@ -176,27 +194,29 @@ class CompareConsumer(AsyncWebsocketConsumer):
     ) -> None:
         """Send the upstream requests first, then write the rows while the models think."""
         panels = [self._launch(start, plan) for start in plan.starts]
+        saving = asyncio.ensure_future(database_sync_to_async(services.plan_save)(plan=plan))
+        saving.add_done_callback(lambda done: self._saved(done, panels))
         try:
-            await database_sync_to_async(services.plan_save)(plan=plan)
-        except (ComparisonRefused, DatabaseError) as exc:
-            for panel in panels:
-                panel.discarded = True
-            await self._stop(panels)
-            if isinstance(exc, DatabaseError):
-                logger.exception("Could not save a new comparison")
-                raise ComparisonRefused(
-                    "The comparison could not be saved (database unavailable); nothing was kept."
-                ) from exc
+            # Shielded: a save already under way finishes even if the socket closes now.
+            await asyncio.shield(saving)
+        except ComparisonRefused:
             raise
-        if replaces is not None:
-            (start,) = plan.starts
-            frame = fragments.render_run(start.run, controls=True, replaces=replaces, live=True)
-        else:
-            frame = self._board_fragment(plan, followup=followup)
-        await self.sink.send(fragments.clear_notice() + frame)
-        for panel in panels:
-            panel.created.set()
-            self.sink.panel_changed(panel, urgent=True)
+        except DatabaseError as exc:
+            logger.exception("Could not save a new comparison")
+            raise ComparisonRefused(
+                "The comparison could not be saved (database unavailable); nothing was kept."
+            ) from exc
+        try:
+            if replaces is not None:
+                (start,) = plan.starts
+                frame = fragments.render_run(start.run, controls=True, replaces=replaces, live=True)
+            else:
+                frame = self._board_fragment(plan, followup=followup)
+            await self.sink.send(fragments.clear_notice() + frame)
+        finally:
+            for panel in panels:  # the rows exist: deltas may go out, results be saved
+                panel.created.set()
+                self.sink.panel_changed(panel, urgent=True)
 
     def _board_fragment(self, plan: StartPlan, *, followup: bool) -> str:
         view = fragments.turn_views([plan.turn], [start.run for start in plan.starts])[0]
@@ -217,6 +237,18 @@ class CompareConsumer(AsyncWebsocketConsumer):
                 f'value="{comparison.pk}" hx-swap-oob="true" data-turn-started="{plan.turn.pk}">',
             ]
         )
+
+    def _saved(self, saving: asyncio.Future[None], panels: list[LivePanel]) -> None:
+        """When the rows of a start are written, or could not be."""
+        if saving.cancelled() or saving.exception() is not None:
+            for panel in panels:
+                panel.discarded = True
+                panel.created.set()  # releases a panel already waiting to save
+                if panel in self.tasks:
+                    self.tasks[panel].cancel()
+        elif self.sink.closed:
+            for panel in panels:  # the socket went while saving: keep what streamed
+                panel.created.set()
 
     def _launch(self, start: PanelStart, plan: StartPlan) -> LivePanel:
         panel = LivePanel(start=start)

@@ -80,7 +80,8 @@ class LivePanel:
     save_failed: bool = False
     timeline: list[list[float]] = field(default_factory=list)
     outcome: RunOutcome | None = None
-    # Set once the run's row exists (streaming may start before it is written).
+    # Set once the run's row exists (streaming may start before it is written), or once it
+    # is known it never will (then `discarded` is set too).
     created: asyncio.Event = field(default_factory=asyncio.Event)
     discarded: bool = False  # the start could not be saved: nothing to keep
     streaming: bool = True  # False once the upstream stream is over (saving may go on)
@@ -292,6 +293,8 @@ def apply_outcome(run: Run, outcome: RunOutcome) -> Run:
 
 async def _finish(panel: LivePanel, sink: PanelSink) -> None:
     await panel.created.wait()
+    if panel.discarded:
+        return
     panel.set_state(panel.status)
     panel.outcome = build_outcome(panel)
     panel.save_failed = not await save_outcome(panel.run_id, panel.outcome)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import re
@@ -151,3 +152,13 @@ def run_ids(log: FrameLog) -> dict[str, int]:
         for run_id, _, model in RUN_ID.findall(frame):
             found.setdefault(model, int(run_id))
     return found
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Poll without blocking the event loop (the consumer under test runs on it)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True

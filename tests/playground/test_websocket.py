@@ -11,7 +11,15 @@ from asgiref.sync import sync_to_async
 
 from inference.testing import Scenario, Simulator
 from playground.models import Comparison, Run, Turn
-from tests.helpers import RUN_ID, FrameLog, compare_frame, read_until, run_ids, ws_connect
+from tests.helpers import (
+    RUN_ID,
+    FrameLog,
+    compare_frame,
+    read_until,
+    run_ids,
+    until,
+    ws_connect,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -258,3 +266,32 @@ async def test_foreign_origin_is_refused(user):
     communicator, connected, _ = await ws_connect(user, origin=b"https://evil.example")
     assert not connected
     await communicator.disconnect()
+
+
+async def test_closing_the_tab_while_the_comparison_is_being_saved(
+    user, sim, sim_models, monkeypatch
+):
+    """The upstream requests go out before the rows are written; a tab closed in between
+    still cancels them at once, and the rows, once written, record the runs as stopped."""
+    from playground import services
+
+    real_save = services.plan_save
+
+    def slow_save(*, plan):
+        time.sleep(1.5)
+        real_save(plan=plan)
+
+    monkeypatch.setattr(services, "plan_save", slow_save)
+    sim.set("alpha", Scenario(text=WORDS, interval=0.05))
+    sim.set("beta", Scenario(text=WORDS, interval=0.05))
+    communicator, connected, _ = await ws_connect(user)
+    assert connected
+    await communicator.send_to(text_data=compare_frame(["sim:alpha", "sim:beta"]))
+    assert await until(lambda: len(sim.requests) == 2)  # requested before any row exists
+    assert await sync_to_async(Run.objects.count, thread_sensitive=False)() == 0
+    closed_at = time.monotonic()
+    await communicator.disconnect(timeout=5)
+    assert await until(lambda: all(r.disconnected for r in sim.requests), 1.0)
+    assert max(r.ended for r in sim.requests) - closed_at < 1.0
+    statuses = await sync_to_async(list)(Run.objects.values_list("status", flat=True))
+    assert statuses == [Run.Status.STOPPED, Run.Status.STOPPED]
