@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Mapping
 from typing import Any
 
@@ -103,17 +102,11 @@ async def read_stream(
     """Events from a Messages SSE stream; ends at message_stop, anything else is truncated."""
     tally = _UsageTally()
     stop_reason: str | None = None
-    loads = json.loads
     async for sse in events:
         data = sse.data
         if not data:
             continue
-        try:
-            message = loads(data)
-        except ValueError:
-            raise errors.malformed(data) from None
-        if type(message) is not dict:
-            raise errors.malformed(data)
+        message = errors.json_object(data)
         kind: object = sse.event
         if kind == "message":  # no `event:` line: fall back to the payload's own type
             kind = message.get("type")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Mapping
 from typing import Any
 
@@ -69,17 +68,11 @@ async def read_stream(
     """
     metadata: Mapping[str, Any] | None = None
     finish_raw: str | None = None
-    loads = json.loads
     async for sse in events:
         data = sse.data
         if not data:
             continue
-        try:
-            chunk = loads(data)
-        except ValueError:
-            raise errors.malformed(data) from None
-        if type(chunk) is not dict:
-            raise errors.malformed(data)
+        chunk = errors.json_object(data)
         if chunk.get("error"):
             raise errors.from_payload(chunk)
         try:

@@ -441,6 +441,16 @@ class ErrorMapper:
         assert isinstance(error, TruncatedStreamError)
         return error
 
+    def json_object(self, data: str) -> dict[str, Any]:
+        """One event's data as the JSON object every wire format sends, else malformed."""
+        try:
+            value = json.loads(data)
+        except ValueError:
+            raise self.malformed(data) from None
+        if type(value) is not dict:
+            raise self.malformed(data)
+        return value
+
     def malformed(self, data: str) -> UpstreamError:
         """A chunk that is not the JSON the wire format promises."""
         info = ErrorInfo(message=data[:80])
