@@ -3,6 +3,7 @@ deltas as plain escaped strings (the hot path renders no template)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -10,10 +11,12 @@ from functools import cached_property
 from html import escape
 
 from django.template.loader import render_to_string
+from django.utils import timezone
 
 from playground.models import Comparison, Run, Turn
 from playground.rendering import render_markdown
 
+INTERRUPTED_AFTER = dt.timedelta(minutes=20)
 STATE_LABELS: dict[str, str] = {
     Run.Status.PENDING: "waiting",
     Run.Status.STREAMING: "streaming",
@@ -54,10 +57,14 @@ class PanelView:
     @classmethod
     def of(cls, run: Run, *, live: bool = False) -> PanelView:
         final = run.is_final and not live
+        state = STATE_LABELS.get(run.status, run.status)
+        if not run.is_final and not live and run.created < timezone.now() - INTERRUPTED_AFTER:
+            # Longer than any stream may last: the server stopped while it ran.
+            state = "interrupted"
         return cls(
             run=run,
             final=final,
-            state=STATE_LABELS.get(run.status, run.status),
+            state=state,
             answer_html=render_markdown(run.text) if final and run.text else "",
         )
 

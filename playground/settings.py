@@ -179,6 +179,9 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 
+# The playground's own limits (playground/conf.py); the public address goes in printed links.
+PLAYGROUND = {"base_url": os.environ.get("PLAYGROUND_BASE_URL", "http://127.0.0.1:8000")}
+
 # Keys at rest: Fernet keys, newest first (comma separated). Unset: one key derived from
 # SECRET_KEY, fine for a laptop; set it explicitly in production so SECRET_KEY can change.
 FIELD_ENCRYPTION_KEYS = env_list("PLAYGROUND_ENCRYPTION_KEYS")
