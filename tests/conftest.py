@@ -30,13 +30,16 @@ def sim(simulator: Simulator) -> Iterator[Simulator]:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _close_database_pools(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
-    """A psycopg pool keeps connections open; close it before the test database is dropped."""
+def _release_test_database(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """Before the test database is dropped: async tests leave connections checked out of the
+    psycopg pool in sync_to_async's worker threads; end them so DROP DATABASE can run."""
     yield
-    from django.db import connections
+    from django.db import connection
 
-    with django_db_blocker.unblock():
-        for connection in connections.all():
-            close_pool = getattr(connection, "close_pool", None)
-            if close_pool is not None:
-                close_pool()
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
