@@ -50,7 +50,7 @@ class PanelSpec:
 
 @dataclass(frozen=True, slots=True)
 class CompareRequest:
-    """A validated compare request, ready for services.comparison_start."""
+    """A validated compare request, ready for services.comparison_prepare."""
 
     prompt: str
     system: str

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
@@ -128,10 +127,6 @@ class Run(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in self.FINAL_STATUSES
-
-    @property
-    def cost_or_zero(self) -> Decimal:
-        return self.cost or Decimal(0)
 
 
 class UserQuota(models.Model):

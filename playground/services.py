@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from inference.backends.base import ChatRequest, Message
 from inference.catalog import ResolvedModel, resolve_models
-from inference.pricing import PriceSnapshot, cost_range
+from inference.pricing import cost_range
 from inference.tokens import count_prompt_tokens
 from playground.conf import playground_settings
 from playground.forms import CompareRequest
@@ -376,10 +376,6 @@ def run_finish(*, run_id: int, outcome: RunOutcome) -> None:
         started=outcome.started,
         finished=outcome.finished,
     )
-
-
-def price_snapshot(run: Run) -> PriceSnapshot:
-    return PriceSnapshot.from_json(run.prices)
 
 
 def share_save(

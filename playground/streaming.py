@@ -11,7 +11,7 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Protocol, assert_never, cast
@@ -265,13 +265,10 @@ def build_outcome(panel: LivePanel) -> RunOutcome:
     )
 
 
-SaveFunction = Callable[..., Awaitable[None]]
-
-
 async def save_outcome(run_id: int, outcome: RunOutcome) -> bool:
     """Write the result, retrying while the database is unreachable. False if it never was."""
     limits = playground_settings()
-    save: SaveFunction = database_sync_to_async(run_finish)
+    save = database_sync_to_async(run_finish)
     for attempt in range(1, limits.save_attempts + 1):
         try:
             await save(run_id=run_id, outcome=outcome)
