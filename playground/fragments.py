@@ -3,7 +3,6 @@ deltas as plain escaped strings (the hot path renders no template)."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -11,18 +10,17 @@ from functools import cached_property
 from html import escape
 
 from django.template.loader import render_to_string
-from django.utils import timezone
 
 from playground.models import Comparison, Run, Turn
 from playground.rendering import render_markdown
 
-INTERRUPTED_AFTER = dt.timedelta(minutes=20)
 STATE_LABELS: dict[str, str] = {
     Run.Status.PENDING: "waiting",
     Run.Status.STREAMING: "streaming",
     Run.Status.DONE: "done",
     Run.Status.ERROR: "error",
     Run.Status.STOPPED: "stopped",
+    Run.Status.INTERRUPTED: "interrupted",
 }
 
 
@@ -58,9 +56,6 @@ class PanelView:
     def of(cls, run: Run, *, live: bool = False) -> PanelView:
         final = run.is_final and not live
         state = STATE_LABELS.get(run.status, run.status)
-        if not run.is_final and not live and run.created < timezone.now() - INTERRUPTED_AFTER:
-            # Longer than any stream may last: the server stopped while it ran.
-            state = "interrupted"
         return cls(
             run=run,
             final=final,

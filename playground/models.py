@@ -56,14 +56,17 @@ class Run(models.Model):
         DONE = "done", "done"
         ERROR = "error", "error"
         STOPPED = "stopped", "stopped"
+        INTERRUPTED = "interrupted", "interrupted"
 
     class CostSource(models.TextChoices):
         PROVIDER = "provider", "provider usage × price table"
         ESTIMATED = "estimated", "estimated tokens × price table"
         GPU_TIME = "gpu_time", "GPU time × price per GPU-hour"
         UNKNOWN = "unknown", "unknown (no price)"
+        NOT_BILLED = "not_billed", "not billed (failed before the first token)"
 
-    FINAL_STATUSES = (Status.DONE, Status.ERROR, Status.STOPPED)
+    FINAL_STATUSES = (Status.DONE, Status.ERROR, Status.STOPPED, Status.INTERRUPTED)
+    LIVE_STATUSES = (Status.PENDING, Status.STREAMING)
 
     comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="runs")
     turn = models.ForeignKey(Turn, on_delete=models.CASCADE, related_name="runs")
@@ -107,6 +110,15 @@ class Run(models.Model):
     cost_source = models.CharField(
         max_length=12, choices=CostSource.choices, default=CostSource.UNKNOWN
     )
+    retries = models.PositiveSmallIntegerField(
+        default=0, help_text="Attempts refused before the one that answered."
+    )
+    retry_wait_ms = models.FloatField(
+        null=True, blank=True, help_text="Time spent on refused attempts and their backoff."
+    )
+    # Durability: the process streaming the run, and when its text was last checkpointed.
+    owner = models.CharField(max_length=64, blank=True, db_index=True)
+    checkpointed = models.DateTimeField(null=True, blank=True)
     timeline = models.JSONField(
         default=list,
         blank=True,
@@ -127,6 +139,19 @@ class Run(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in self.FINAL_STATUSES
+
+
+class ServerProcess(models.Model):
+    """A process that streams runs; its heartbeat says it is alive (see playground.durability)."""
+
+    id = models.CharField(primary_key=True, max_length=64)
+    hostname = models.CharField(max_length=255, blank=True)
+    pid = models.PositiveIntegerField(default=0)
+    started = models.DateTimeField(default=timezone.now)
+    heartbeat = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.hostname}:{self.pid}"
 
 
 class UserQuota(models.Model):
