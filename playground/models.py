@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 
 from django.conf import settings
@@ -193,6 +194,12 @@ class Share(models.Model):
     created = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    include_system_prompt = models.BooleanField(
+        default=False, help_text="The shared page and its exports show the system prompt."
+    )
+    include_owner = models.BooleanField(
+        default=False, help_text="The shared page and its exports name the owner."
+    )
 
     class Meta:
         ordering = ["-created"]
@@ -205,3 +212,18 @@ class Share(models.Model):
         if self.revoked_at is not None:
             return False
         return self.expires_at is None or self.expires_at > timezone.now()
+
+
+def share_token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class ShareTombstone(models.Model):
+    """A link whose comparison was deleted: only its token's digest is kept, so that the link
+    answers 410 ("no longer shared") rather than 404; nothing else of the comparison stays."""
+
+    token_digest = models.CharField(max_length=64, unique=True)
+    deleted = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Deleted share {self.token_digest[:8]}…"
