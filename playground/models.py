@@ -90,6 +90,11 @@ class Run(models.Model):
     text = models.TextField(blank=True)
     reasoning = models.TextField(blank=True)
     error = models.TextField(blank=True)
+    error_detail = models.TextField(
+        blank=True,
+        help_text="For staff only: what the error message leaves out (e.g. the address that "
+        "refused the connection). Never shown to users or share viewers.",
+    )
     finish_reason = models.CharField(max_length=20, blank=True)
     note = models.CharField(max_length=200, blank=True, help_text="e.g. shared GPU, retried")
 
@@ -174,6 +179,47 @@ class UserQuota(models.Model):
 
     def __str__(self) -> str:
         return f"Limits for {self.user}"
+
+
+class QuotaStart(models.Model):
+    """One start of one user (a comparison, a follow-up or a retry): a slot of the pace.
+
+    Written in the start's own transaction, serialised per user on the UserQuota row, so
+    parallel sockets and processes cannot all pass the same check. Kept when the comparison
+    is deleted: deleting history never gives budget back.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="quota_starts"
+    )
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "created"], name="quota_start_user_created")]
+
+    def __str__(self) -> str:
+        return f"Start by {self.user_id} at {self.created:%Y-%m-%d %H:%M:%S}"
+
+
+class RunCharge(models.Model):
+    """What one run may cost (reserved at start), then what it did cost (at finish)."""
+
+    start = models.ForeignKey(QuotaStart, on_delete=models.CASCADE, related_name="charges")
+    run = models.OneToOneField(
+        Run, on_delete=models.SET_NULL, null=True, blank=True, related_name="charge"
+    )
+    reserved = models.DecimalField(
+        max_digits=16,
+        decimal_places=8,
+        null=True,
+        blank=True,
+        help_text="The most it could cost: input plus max tokens of output.",
+    )
+    cost = models.DecimalField(max_digits=16, decimal_places=8, null=True, blank=True)
+    settled = models.BooleanField(default=False, help_text="Set when the run finished.")
+
+    def __str__(self) -> str:
+        return f"Charge for run {self.run_id}"
 
 
 def new_share_token() -> str:
