@@ -24,6 +24,9 @@ class PlaygroundSettings:
     ack_window_frames: int = 64
     slow_client_seconds: float = 20.0
     comparisons_per_minute: int = 20
+    # Runs streaming at once per user, across every socket and process (a start past it is
+    # refused); the daily spending limit and the pace are per user, set in the admin.
+    max_live_runs_per_user: int = 16
     save_attempts: int = 4
     save_retry_seconds: float = 0.5
     base_url: str = "http://127.0.0.1:8000"

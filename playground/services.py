@@ -9,16 +9,15 @@ from decimal import Decimal
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
 from django.utils import timezone
 
 from inference.backends.base import ChatRequest, Message
 from inference.catalog import ResolvedModel, resolve_models
 from inference.pricing import cost_range
 from inference.tokens import count_prompt_tokens
-from playground.conf import playground_settings
+from playground import quotas
 from playground.forms import CompareRequest
-from playground.models import Comparison, Run, Share, Turn, UserQuota
+from playground.models import Comparison, Run, Share, Turn
 
 
 class ComparisonRefused(ValueError):
@@ -95,34 +94,15 @@ def chat_request(
     )
 
 
-def _check_limits(*, user: AbstractBaseUser, estimated_cost: Decimal | None) -> None:
-    """Refuse a start that would pass the user's pace or daily spending limit."""
-    limits = playground_settings()
-    quota = UserQuota.objects.filter(user_id=user.pk).first()
-    per_minute = (
-        quota.comparisons_per_minute
-        if quota and quota.comparisons_per_minute is not None
-        else limits.comparisons_per_minute
-    )
-    since = timezone.now() - dt.timedelta(minutes=1)
-    recent = Turn.objects.filter(comparison__owner_id=user.pk, created__gte=since).count()
-    if per_minute and recent >= per_minute:
-        raise ComparisonRefused(
-            f"Slow down: at most {per_minute} comparisons a minute. Try again in a moment."
-        )
-    if quota is None or quota.daily_spend_limit is None:
-        return
-    day_start = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
-    spent = Run.objects.filter(comparison__owner_id=user.pk, created__gte=day_start).aggregate(
-        total=Sum("cost")
-    )["total"] or Decimal(0)
-    estimate = estimated_cost or Decimal(0)
-    if spent + estimate > quota.daily_spend_limit:
-        raise ComparisonRefused(
-            f"Daily spending limit reached: this comparison could cost up to ${estimate:.4f}, "
-            f"you have spent ${spent:.4f} today, and your limit is "
-            f"${quota.daily_spend_limit:.2f} a day."
-        )
+def _check_limits(*, user: AbstractBaseUser, runs: int, estimated_cost: Decimal | None) -> None:
+    """The quick read-only check while a start is prepared: pace, live runs, daily spend.
+
+    The one that holds under concurrency is `quotas.reserve`, in plan_save's transaction.
+    """
+    try:
+        quotas.precheck(user_id=user.pk, runs=runs, estimate=estimated_cost)
+    except quotas.LimitExceeded as exc:
+        raise ComparisonRefused(str(exc)) from None
 
 
 def _estimated_cost(*, panels: Sequence[tuple[ResolvedModel, ChatRequest]]) -> Decimal | None:
@@ -190,7 +170,9 @@ def _plan(
     *, user: AbstractBaseUser, comparison: Comparison, turn: Turn, panels: list[PanelStart]
 ) -> StartPlan:
     _check_limits(
-        user=user, estimated_cost=_estimated_cost(panels=[(p.model, p.request) for p in panels])
+        user=user,
+        runs=len(panels),
+        estimated_cost=_estimated_cost(panels=[(p.model, p.request) for p in panels]),
     )
     return StartPlan(comparison=comparison, turn=turn, starts=panels)
 
@@ -323,8 +305,21 @@ def retry_prepare(*, user: AbstractBaseUser, run_id: int) -> StartPlan:
 
 
 def plan_save(*, plan: StartPlan) -> None:
-    """Write a prepared start in one transaction; its rows get their ids."""
+    """Write a prepared start in one transaction; its rows get their ids.
+
+    The transaction first reserves the start's slot of the pace and its most possible cost
+    (quotas.reserve, serialised per user); past a limit it raises ComparisonRefused and
+    writes nothing.
+    """
+    # Counted before the transaction (token counts are cached), so the lock is held briefly.
+    reservations = [_estimated_cost(panels=[(s.model, s.request)]) for s in plan.starts]
     with transaction.atomic():
+        try:
+            quota_start = quotas.reserve(
+                user_id=plan.comparison.owner_id, reservations=reservations
+            )
+        except quotas.LimitExceeded as exc:
+            raise ComparisonRefused(str(exc)) from None
         if plan.comparison.pk is None:
             plan.comparison.save()
         else:
@@ -341,7 +336,8 @@ def plan_save(*, plan: StartPlan) -> None:
             )
             if not replaced:
                 raise ComparisonRefused("That panel was already retried.")
-        Run.objects.bulk_create([start.run for start in plan.starts])
+        runs = Run.objects.bulk_create([start.run for start in plan.starts])
+        quotas.record_charges(start=quota_start, runs=runs, reservations=reservations)
 
 
 def comparison_start(*, user: AbstractBaseUser, request: CompareRequest) -> list[PanelStart]:
@@ -352,12 +348,13 @@ def comparison_start(*, user: AbstractBaseUser, request: CompareRequest) -> list
 
 
 def run_finish(*, run_id: int, outcome: RunOutcome) -> None:
-    """Save a run's result in one UPDATE."""
+    """Save a run's result in one UPDATE; its cost replaces its reservation of the quota."""
     Run.objects.filter(pk=run_id).update(
         status=outcome.status,
         text=outcome.text,
         reasoning=outcome.reasoning,
         error=outcome.error,
+        error_detail=getattr(outcome, "error_detail", ""),
         finish_reason=outcome.finish_reason,
         note=outcome.note,
         ttft_ms=outcome.ttft_ms,
@@ -376,6 +373,7 @@ def run_finish(*, run_id: int, outcome: RunOutcome) -> None:
         started=outcome.started,
         finished=outcome.finished,
     )
+    quotas.settle(run_id=run_id, cost=outcome.cost)
 
 
 def share_save(
