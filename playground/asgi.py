@@ -11,7 +11,6 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from playground.routing import websocket_urlpatterns  # noqa: E402
 from playground.warmup import warm_up  # noqa: E402
@@ -27,11 +26,12 @@ sys.setswitchinterval(0.001)
 # after a load returns to what it was before.
 threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
 
+from playground.origin import SameOriginValidator  # noqa: E402
+
+# Websockets only from this site's own origin (scheme, host and port), as Django's CSRF check.
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
+        "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
