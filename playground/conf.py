@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -30,10 +31,41 @@ class PlaygroundSettings:
     save_attempts: int = 4
     save_retry_seconds: float = 0.5
     base_url: str = "http://127.0.0.1:8000"
+    # Durability (see playground.durability and playground.hub). A socket that closes leaves
+    # its runs streaming this long for a reload or another tab to reattach; 0 stops them.
+    reattach_grace_seconds: float = 5.0
+    checkpoint_seconds: float = 2.0  # streaming runs' text written at most this far apart
+    heartbeat_seconds: float = 5.0
+    stale_after_seconds: float = 30.0  # a process silent this long is presumed dead
+    sweep_seconds: float = 15.0
+    shutdown_seconds: float = 8.0  # SIGTERM: time allowed to stop and save every run
+
+
+# Settings a deployment (or a test's server process) may set in the environment.
+ENVIRONMENT_SETTINGS = (
+    "reattach_grace_seconds",
+    "checkpoint_seconds",
+    "heartbeat_seconds",
+    "stale_after_seconds",
+    "sweep_seconds",
+    "shutdown_seconds",
+)
+
+
+def _from_environment() -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for name in ENVIRONMENT_SETTINGS:
+        raw = os.environ.get(f"PLAYGROUND_{name.upper()}")
+        if raw:
+            try:
+                found[name] = float(raw)
+            except ValueError:
+                raise ValueError(f"PLAYGROUND_{name.upper()} must be a number") from None
+    return found
 
 
 def playground_settings() -> PlaygroundSettings:
-    overrides: dict[str, Any] = getattr(settings, "PLAYGROUND", {})
+    overrides: dict[str, Any] = {**_from_environment(), **getattr(settings, "PLAYGROUND", {})}
     known = {f.name for f in fields(PlaygroundSettings)}
     unknown = set(overrides) - known
     if unknown:

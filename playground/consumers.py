@@ -1,6 +1,6 @@
-"""The compare websocket: thin. It validates frames, asks services to start runs, and owns
-one task per streaming panel (never streaming inside receive, so stop and disconnect are
-always heard)."""
+"""The compare websocket: thin. It validates frames, asks services to prepare starts, and
+hands them to a LiveComparison, which owns the runs (never streaming inside receive, so stop
+and disconnect are always heard; the runs may outlive the socket for a reattach)."""
 
 from __future__ import annotations
 
@@ -20,10 +20,11 @@ from inference.catalog import ModelUnavailableError, UnknownModelError
 from playground import fragments, selectors, services
 from playground.conf import playground_settings
 from playground.forms import CompareForm, FrameError, payload_to_data
+from playground.hub import current_hub
 from playground.live import SocketSink
-from playground.models import Comparison, Run
-from playground.services import ComparisonRefused, PanelStart, StartPlan
-from playground.streaming import LivePanel, run_panel
+from playground.live_comparison import LiveComparison
+from playground.models import Comparison, Run, Turn
+from playground.services import ComparisonRefused, StartPlan
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def user_group(user_id: int) -> str:
 
 
 class CompareConsumer(AsyncWebsocketConsumer):
-    """One browser tab's comparisons."""
+    """One browser tab: translates its frames into calls on live comparisons, and back."""
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels closes old database connections before every message; acks arrive many
@@ -58,21 +59,23 @@ class CompareConsumer(AsyncWebsocketConsumer):
             return
         self.user = user
         self.limits = playground_settings()
-        self.tasks: dict[LivePanel, asyncio.Task[None]] = {}
-        self.plans: dict[LivePanel, StartPlan] = {}
-        self.session_checked_at = -SESSION_RECHECK_SECONDS
+        self.hub = current_hub()
+        await self.hub.ensure_started()
+        # The comparison this tab follows (it may outlive the socket: see LiveComparison).
+        self.live: LiveComparison | None = None
         # A start (validate, prepare, save) runs beside the socket's message loop, so a stop
         # or a closed tab is heard at once even while the database is slow.
         self.starting: asyncio.Task[None] | None = None
+        self.session_checked_at = -SESSION_RECHECK_SECONDS
         self.group = user_group(user.pk)
         self.sink = SocketSink(
             send=self._send_frame,
             close=self._close_slow,
-            on_finished=self._finished_fragment,
             window=self.limits.coalesce_seconds,
             ack_window=self.limits.ack_window_frames,
             slow_client_seconds=self.limits.slow_client_seconds,
         )
+        self.session_watch = asyncio.create_task(self._watch_session(), name="session-watch")
         if self.channel_layer is not None:
             await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
@@ -81,10 +84,12 @@ class CompareConsumer(AsyncWebsocketConsumer):
         if not hasattr(self, "sink"):
             return
         self.sink.closed = True  # nothing more can be sent
+        self.session_watch.cancel()
         if self.starting is not None:
             self.starting.cancel()
             await asyncio.gather(self.starting, return_exceptions=True)
-        await self._stop(list(self.tasks))
+        if self.live is not None:
+            await self.live.detach(self.sink)  # the runs go on for the reattach grace
         await self.sink.aclose()
         if self.channel_layer is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
@@ -100,23 +105,28 @@ class CompareConsumer(AsyncWebsocketConsumer):
         if action == "ack":
             self.sink.ack(_int(payload.get("frames"), "frames"))
         elif action == "stop":
-            await self._stop(self._panels_of(_int(payload.get("run"), "run")), must_exist=True)
+            run_id = _int(payload.get("run"), "run")
+            if self.live is None or not self.live.is_streaming(run_id):
+                raise FrameError("That panel is not streaming.")
+            await self.live.stop(run_id)
         elif action == "stop_all":
-            await self._stop(list(self.tasks))
-        elif action in ("compare", "retry"):
+            if self.live is not None:
+                await self.live.stop()
+        elif action in ("compare", "retry", "attach"):
             if self.starting is not None and not self.starting.done():
                 raise ComparisonRefused("Still starting the previous request; a moment please.")
-            work = (
-                self._compare(payload)
-                if action == "compare"
-                else self._retry(_int(payload.get("run"), "run"))
-            )
+            if action == "compare":
+                work = self._compare(payload)
+            elif action == "retry":
+                work = self._retry(_int(payload.get("run"), "run"))
+            else:
+                work = self._attach(_int(payload.get("comparison"), "comparison"))
             self.starting = asyncio.create_task(self._answering(work))
         else:
             raise FrameError(f"Unknown action {str(action)[:40]!r}.")
 
     async def _answering(self, work: Coroutine[Any, Any, None]) -> None:
-        """Run `work`; a refusal or a bad request becomes a notice in the page."""
+        """Run `work`; a refusal, a bad request or a fault becomes a notice in the page."""
         try:
             await work
         except (FrameError, ComparisonRefused, UnknownModelError, ModelUnavailableError) as exc:
@@ -126,6 +136,14 @@ class CompareConsumer(AsyncWebsocketConsumer):
         except SessionEnded:
             await self.sink.send(fragments.notice("Your session has ended; log in again."))
             await self.session_ended({})
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Never a crashed consumer: its runs would be orphaned with it.
+            logger.exception("Could not handle a websocket message")
+            await self.sink.send(
+                fragments.notice("Something went wrong handling that request (logged).")
+            )
 
     def _decode(self, text_data: str | None, bytes_data: bytes | None) -> dict[str, Any]:
         if text_data is None:
@@ -135,20 +153,22 @@ class CompareConsumer(AsyncWebsocketConsumer):
             raise FrameError(f"That message is too large (the limit is {limit // 1024} KiB).")
         try:
             payload = json.loads(text_data)
+        except RecursionError:
+            raise FrameError("That message is too deeply nested.") from None
         except ValueError:
             raise FrameError("That message is not valid JSON.") from None
         if not isinstance(payload, dict):
             raise FrameError("Send a JSON object.")
         return payload
 
-    def _check_session(self) -> None:
+    def _check_session(self, *, force: bool = False) -> None:
         """Refuse work once the login behind this socket is gone (database thread).
 
-        Logging out and deactivation close the sockets at once (signals); this catches a
-        session that expired or was deleted, so a check every half minute is enough.
+        Logging out and deactivation close the sockets at once (signals), and a watcher
+        rechecks every half minute, so a start need not ask more often than that.
         """
         now = time.monotonic()
-        if now - self.session_checked_at < SESSION_RECHECK_SECONDS:
+        if not force and now - self.session_checked_at < SESSION_RECHECK_SECONDS:
             return
         if not selectors.session_is_live(
             session_key=self.scope["session"].session_key, user_id=self.user.pk
@@ -156,10 +176,25 @@ class CompareConsumer(AsyncWebsocketConsumer):
             raise SessionEnded
         self.session_checked_at = now
 
+    async def _watch_session(self) -> None:
+        """Close the socket within the recheck interval once its login is gone."""
+        while True:
+            await asyncio.sleep(SESSION_RECHECK_SECONDS)
+            await self.session_recheck({})
+
+    async def session_recheck(self, event: dict[str, Any]) -> None:
+        """Check the login now (a password change or a logout elsewhere asks for this)."""
+        try:
+            await database_sync_to_async(self._check_session)(force=True)
+        except SessionEnded:
+            await self.session_ended({})
+        except DatabaseError:
+            logger.warning("Could not recheck a websocket's session", exc_info=True)
+
     # --- actions ------------------------------------------------------------------------
 
     async def _compare(self, payload: dict[str, Any]) -> None:
-        if self.tasks:
+        if self.live is not None and self.live.streaming:
             raise ComparisonRefused("A comparison is still streaming: stop it or wait.")
         data = payload_to_data(payload)
 
@@ -179,7 +214,7 @@ class CompareConsumer(AsyncWebsocketConsumer):
         await self._start(plan, followup=plan.turn.pk is not None)
 
     async def _retry(self, run_id: int) -> None:
-        if any(panel.run_id == run_id for panel in self.tasks):
+        if self.live is not None and self.live.is_streaming(run_id):
             raise ComparisonRefused("That panel is still streaming; stop it first.")
 
         def prepare() -> StartPlan:
@@ -193,12 +228,22 @@ class CompareConsumer(AsyncWebsocketConsumer):
         self, plan: StartPlan, *, followup: bool = False, replaces: int | None = None
     ) -> None:
         """Send the upstream requests first, then write the rows while the models think."""
-        panels = [self._launch(start, plan) for start in plan.starts]
+        live = self.hub.live_for(comparison_id=plan.comparison.pk, owner_id=self.user.pk)
+        panels = live.launch(plan)
         saving = asyncio.ensure_future(database_sync_to_async(services.plan_save)(plan=plan))
-        saving.add_done_callback(lambda done: self._saved(done, panels))
+        saving.add_done_callback(
+            lambda done: live.rows_saved(
+                plan, panels, saved=not done.cancelled() and done.exception() is None
+            )
+        )
         try:
             # Shielded: a save already under way finishes even if the socket closes now.
             await asyncio.shield(saving)
+        except asyncio.CancelledError:
+            # The tab went while the rows were written: the runs follow the grace rule.
+            saving.add_done_callback(lambda _: live.released(panels))
+            live.arm_grace()
+            raise
         except ComparisonRefused:
             raise
         except DatabaseError as exc:
@@ -206,6 +251,7 @@ class CompareConsumer(AsyncWebsocketConsumer):
             raise ComparisonRefused(
                 "The comparison could not be saved (database unavailable); nothing was kept."
             ) from exc
+        await self._follow(live)
         try:
             if replaces is not None:
                 (start,) = plan.starts
@@ -214,9 +260,37 @@ class CompareConsumer(AsyncWebsocketConsumer):
                 frame = self._board_fragment(plan, followup=followup)
             await self.sink.send(fragments.clear_notice() + frame)
         finally:
-            for panel in panels:  # the rows exist: deltas may go out, results be saved
-                panel.created.set()
-                self.sink.panel_changed(panel, urgent=True)
+            live.released(panels)  # the board is out: deltas may follow, results be saved
+
+    async def _attach(self, comparison_id: int) -> None:
+        """A page opened on a comparison (a reload, another tab): show it as it is now and
+        follow its runs that still stream here."""
+
+        def read() -> tuple[Comparison, list[Turn], list[Run]]:
+            self._check_session()
+            return selectors.comparison_board(comparison_id=comparison_id, owner_id=self.user.pk)
+
+        comparison, turns, runs = await database_sync_to_async(read)()
+        live = self.hub.get(comparison_id)
+        if live is not None and live.owner_id != self.user.pk:
+            live = None
+        shown = live.snapshot_runs(runs, self.sink) if live else [(run, False) for run in runs]
+        streaming = any(is_live for _, is_live in shown)
+        frame = await asyncio.to_thread(
+            fragments.board_snapshot, comparison, turns, [run for run, _ in shown], streaming
+        )
+        await self.sink.send(frame)
+        if live is not None:
+            await self._follow(live)
+            await live.caught_up_finished(self.sink)
+
+    async def _follow(self, live: LiveComparison) -> None:
+        """This tab now follows `live` (and no longer the comparison it followed before)."""
+        if self.live is not live:
+            if self.live is not None:
+                await self.live.detach(self.sink)
+            self.live = live
+        live.attach(self.sink)
 
     def _board_fragment(self, plan: StartPlan, *, followup: bool) -> str:
         view = fragments.turn_views([plan.turn], [start.run for start in plan.starts])[0]
@@ -238,44 +312,6 @@ class CompareConsumer(AsyncWebsocketConsumer):
             ]
         )
 
-    def _saved(self, saving: asyncio.Future[None], panels: list[LivePanel]) -> None:
-        """When the rows of a start are written, or could not be."""
-        if saving.cancelled() or saving.exception() is not None:
-            for panel in panels:
-                panel.discarded = True
-                panel.created.set()  # releases a panel already waiting to save
-                if panel in self.tasks:
-                    self.tasks[panel].cancel()
-        elif self.sink.closed:
-            for panel in panels:  # the socket went while saving: keep what streamed
-                panel.created.set()
-
-    def _launch(self, start: PanelStart, plan: StartPlan) -> LivePanel:
-        panel = LivePanel(start=start)
-        task = asyncio.create_task(run_panel(panel, self.sink), name=f"run-{start.model.name}")
-        self.tasks[panel] = task
-        self.plans[panel] = plan
-        task.add_done_callback(lambda _: self._forget(panel))
-        return panel
-
-    def _forget(self, panel: LivePanel) -> None:
-        self.tasks.pop(panel, None)
-        self.plans.pop(panel, None)
-
-    async def _stop(self, panels: list[LivePanel], *, must_exist: bool = False) -> None:
-        """Cancel the panels still streaming, and wait for them all to be saved."""
-        tasks = [self.tasks[panel] for panel in panels if panel in self.tasks]
-        streaming = [self.tasks[p] for p in panels if p in self.tasks and p.streaming]
-        if must_exist and not streaming:
-            raise FrameError("That panel is not streaming.")
-        for task in streaming:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-    def _panels_of(self, run_id: int) -> list[LivePanel]:
-        return [panel for panel in self.tasks if panel.run_id == run_id]
-
     # --- frames out -----------------------------------------------------------------------
 
     async def _send_frame(self, frame: str) -> None:
@@ -283,24 +319,17 @@ class CompareConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=frame)
 
     async def _close_slow(self, code: int) -> None:
-        # A client that stopped reading may never answer the close frame: stop its runs now.
-        await self._stop(list(self.tasks))
+        # A client that stopped reading may never answer the close frame: detach it now.
+        if self.live is not None:
+            await self.live.detach(self.sink)
         await self.close(code=code)
 
-    async def _finished_fragment(self, panel: LivePanel) -> str:
-        plan = self.plans[panel]
-        idle = all(p.outcome is not None for p in self.tasks)
-        return await asyncio.to_thread(
-            fragments.finished_frame,
-            run=panel.start.run,
-            turn_runs=plan.turn_runs,
-            save_failed=panel.save_failed,
-            idle_comparison=plan.comparison if idle else None,
-        )
-
     async def session_ended(self, event: dict[str, Any]) -> None:
-        """The user logged out or was deactivated: stop this socket's runs and close it."""
-        await self._stop(list(self.tasks))
+        """The user logged out or was deactivated: stop this tab's runs and close it."""
+        self.sink.closed = True
+        if self.live is not None:
+            await self.live.stop()
+            await self.live.detach(self.sink)
         await self.close(code=UNAUTHENTICATED_CLOSE_CODE)
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import cached_property
 from html import escape
+from typing import Any
 
 from django.template.loader import render_to_string
 
@@ -26,12 +27,17 @@ STATE_LABELS: dict[str, str] = {
 
 @dataclass(frozen=True, slots=True)
 class Bar:
-    """One model's bar in a summary chart; width is 0-100 (SVG user units)."""
+    """One model's bar in a summary chart; width is 0-100 (SVG user units).
+
+    `status` is "" for a run that finished; otherwise the run's state ("error", "stopped",
+    "interrupted"): such a bar is shown, marked, and never best.
+    """
 
     label: str
     value_text: str
     width: float
     best: bool
+    status: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,18 +72,32 @@ class PanelView:
 
 @dataclass(frozen=True)
 class TurnView:
-    """One turn of a comparison: its prompt, its panels and, once all are final, a summary."""
+    """One turn of a comparison: its prompt, its panels and, once all are final, a summary.
+
+    `total_cost` sums the runs whose cost is known; `unknown_costs` counts those left out.
+    """
 
     turn: Turn
     runs: tuple[Run, ...]
     charts: tuple[SummaryChart, ...]
     total_cost: Decimal | None
     finished: bool
+    unknown_costs: int = 0
 
     @cached_property
     def panels(self) -> tuple[PanelView, ...]:
         """Rendered only when a page shows the panels (a summary alone needs no Markdown)."""
         return tuple(PanelView.of(run) for run in self.runs)
+
+    @cached_property
+    def not_done(self) -> tuple[tuple[str, int], ...]:
+        """How many runs ended otherwise than done, by state: (("error", 1), ...)."""
+        counts: dict[str, int] = {}
+        for run in self.runs:
+            if run.status != Run.Status.DONE:
+                label = STATE_LABELS.get(run.status, run.status)
+                counts[label] = counts.get(label, 0) + 1
+        return tuple(counts.items())
 
 
 def _chart(
@@ -88,27 +108,45 @@ def _chart(
     *,
     higher_is_better: bool = False,
 ) -> SummaryChart | None:
-    from playground.templatetags.playground_tags import duration, rate, usd
+    """A bar per run. Only runs that finished (`done`) compete for best, and only when two or
+    more have the figure; every run tied with the best (the same figure as shown) is best.
+    Runs that failed, stopped or were interrupted keep their bar, marked with their state."""
+    from playground.templatetags.playground_tags import MISSING, cost_text, duration, rate, usd
 
-    formatters = {"duration": duration, "rate": rate, "usd": usd}
+    number = {"duration": duration, "rate": rate, "usd": usd}[fmt]
+
+    def shown(run: Run, raw: Any) -> str:
+        return cost_text(raw, run.cost_source) if fmt == "usd" else number(raw)
+
     points = [(run, getattr(run, value)) for run in runs]
-    known = [(run, float(v)) for run, v in points if v is not None]
-    if len(known) < 1:
+    known = [(run, float(raw)) for run, raw in points if raw is not None]
+    if not known:
         return None
     top = max(v for _, v in known) or 1.0
-    best_value = max(v for _, v in known) if higher_is_better else min(v for _, v in known)
+    competing = known
+    best_value: float | None = None
+    if len(competing) > 1:
+        values = [v for _, v in competing]
+        best_value = max(values) if higher_is_better else min(values)
     bars = []
     for run, raw in points:
+        status = "" if run.status == Run.Status.DONE else STATE_LABELS.get(run.status, run.status)
         if raw is None:
-            bars.append(Bar(run.model_label, "unknown", 0.0, False))
+            bars.append(Bar(run.model_label, status or MISSING, 0.0, False, status))
             continue
-        number = float(raw)
+        text = shown(run, raw)
+        best = (
+            not status
+            and best_value is not None
+            and (float(raw) == best_value or number(raw) == number(best_value))
+        )
         bars.append(
             Bar(
                 label=run.model_label,
-                value_text=formatters[fmt](raw),
-                width=round(max(number / top * 100, 0.5), 2),
-                best=len(known) > 1 and number == best_value,
+                value_text=f"{text} · {status}" if status else text,
+                width=round(max(float(raw) / top * 100, 0.5), 2),
+                best=best,
+                status=status,
             )
         )
     hint = "higher is better" if higher_is_better else "lower is better"
@@ -142,6 +180,7 @@ def turn_views(turns: Iterable[Turn], runs: Iterable[Run]) -> list[TurnView]:
                 charts=summary_charts(turn_runs) if finished else (),
                 total_cost=sum(costs, Decimal(0)) if costs else None,
                 finished=finished,
+                unknown_costs=len(turn_runs) - len(costs),
             )
         )
     return views
@@ -232,3 +271,15 @@ def finished_frame(
     if idle_comparison is not None:
         parts.append(render_board_head(idle_comparison, live=False))
     return "".join(parts)
+
+
+def board_snapshot(
+    comparison: Comparison, turns: Sequence[Turn], runs: Sequence[Run], streaming: bool
+) -> str:
+    """The whole board as it is now, for a page that (re)attaches to its comparison."""
+    views = turn_views(turns, runs)
+    board = "".join(render_turn(view, controls=True) for view in views)
+    return (
+        render_board_head(comparison, live=streaming)
+        + f'<div id="turns" hx-swap-oob="innerHTML">{board}</div>'
+    )

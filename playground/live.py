@@ -1,11 +1,12 @@
 """The websocket side of live panels: coalesced frames and flow control.
 
 Deltas are not sent one by one. A panel that changed is marked dirty; one flusher task per
-socket sends every dirty panel's new text in a single frame, at once when the socket has
-been quiet for a window (so a first token is never held back), otherwise at the end of
-the window (about 30 ms). The page acknowledges frames; a client that stops reading stops
-acknowledging, the server stops sending past a window of frames, and closes the socket if
-that lasts, so one stuck browser cannot grow the server's buffers.
+socket sends every dirty panel's new text (from this socket's own cursor into the panel's
+append-only deltas, so several sockets can follow one comparison) in a single frame, at
+once when the socket has been quiet for a window (so a first token is never held back),
+otherwise at the end of the window (about 30 ms). The page acknowledges frames; a client
+that stops reading stops acknowledging, the server stops sending past a window of frames,
+and closes the socket if that lasts, so one stuck browser cannot grow the server's buffers.
 """
 
 from __future__ import annotations
@@ -25,25 +26,25 @@ SLOW_CLIENT_CLOSE_CODE = 4008
 
 
 class SocketSink:
-    """Coalesces panel updates into frames for one websocket (a `PanelSink`)."""
+    """Coalesces panel updates into frames for one websocket."""
 
     def __init__(
         self,
         *,
         send: Callable[[str], Awaitable[None]],
         close: Callable[[int], Awaitable[None]],
-        on_finished: Callable[[LivePanel], Awaitable[str]],
         window: float,
         ack_window: int,
         slow_client_seconds: float,
     ) -> None:
         self._send_text = send
         self._close = close
-        self._on_finished = on_finished
         self.window = window
         self.ack_window = ack_window
         self.slow_client_seconds = slow_client_seconds
         self.dirty: dict[int, LivePanel] = {}  # by id(panel): rows may not exist yet
+        # Per panel: how many text and reasoning deltas, and which state, this socket has sent.
+        self.cursors: dict[int, tuple[int, int, tuple[str, str]]] = {}
         self.sent_frames = 0
         self.acked_frames = 0
         self.last_flush = 0.0
@@ -52,7 +53,7 @@ class SocketSink:
         self._wake = asyncio.Event()
         self._flusher = asyncio.create_task(self._flush_loop(), name="socket-sink-flusher")
 
-    # --- PanelSink ---------------------------------------------------------------------------
+    # --- what the live comparison tells it --------------------------------------------------
 
     def panel_changed(self, panel: LivePanel, *, urgent: bool) -> None:
         self.dirty[id(panel)] = panel
@@ -60,11 +61,23 @@ class SocketSink:
             self._urgent = True
         self._wake.set()
 
-    async def panel_finished(self, panel: LivePanel) -> None:
+    def caught_up(self, panel: LivePanel) -> None:
+        """The client has all of this panel so far (a whole panel was just sent)."""
+        self.dirty.pop(id(panel), None)
+        self.cursors[id(panel)] = (
+            len(panel.text_parts),
+            len(panel.reasoning_parts),
+            (panel.state, panel.state_detail),
+        )
+
+    def following(self, panel: LivePanel) -> bool:
+        """This socket shows the panel live (its final frame has not been sent)."""
+        return id(panel) in self.cursors
+
+    async def panel_finished(self, panel: LivePanel, frame: str) -> None:
         # The finished panel replaces the live one whole, so unsent deltas need not go.
         self.dirty.pop(id(panel), None)
-        panel.take_unsent()
-        frame = await self._on_finished(panel)
+        self.cursors.pop(id(panel), None)
         await self.send(frame)
 
     # --- flow control ------------------------------------------------------------------------
@@ -118,11 +131,15 @@ class SocketSink:
             del self.dirty[id(panel)]
         parts = []
         for panel in panels:
-            text, reasoning = panel.take_unsent()
+            sent_text, sent_reasoning, sent_state = self.cursors.get(id(panel), (0, 0, ("", "")))
+            text_parts, reasoning_parts = panel.text_parts, panel.reasoning_parts
+            text = "".join(text_parts[sent_text:])
+            reasoning = "".join(reasoning_parts[sent_reasoning:])
+            state = (panel.state, panel.state_detail)
+            self.cursors[id(panel)] = (len(text_parts), len(reasoning_parts), state)
             parts.append(fragments.delta(panel.run_id, text, reasoning))
-            if panel.state_dirty:
-                panel.state_dirty = False
-                parts.append(fragments.state(panel.run_id, panel.state, panel.state_detail))
+            if state != sent_state:
+                parts.append(fragments.state(panel.run_id, *state))
         self.last_flush = time.monotonic()
         await self.send("".join(parts))
 

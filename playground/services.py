@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.db.models.query import QuerySet
 from django.utils import timezone
 
 from inference.backends.base import ChatRequest, Message
@@ -55,6 +56,8 @@ class RunOutcome:
     gpu_seconds: float | None = None
     cost: Decimal | None = None
     cost_source: str = Run.CostSource.UNKNOWN
+    retries: int = 0
+    retry_wait_ms: float | None = None
     timeline: list[list[float]] = field(default_factory=list)
     started: dt.datetime | None = None
     finished: dt.datetime | None = None
@@ -369,11 +372,21 @@ def run_finish(*, run_id: int, outcome: RunOutcome) -> None:
         gpu_seconds=outcome.gpu_seconds,
         cost=outcome.cost,
         cost_source=outcome.cost_source,
+        retries=outcome.retries,
+        retry_wait_ms=outcome.retry_wait_ms,
         timeline=outcome.timeline,
         started=outcome.started,
         finished=outcome.finished,
     )
     quotas.settle(run_id=run_id, cost=outcome.cost)
+
+
+@dataclass(frozen=True, slots=True)
+class ShareSaved:
+    """The link after a save; `replaced` is the link it replaced (revoked), if any."""
+
+    share: Share
+    replaced: Share | None = None
 
 
 def share_save(
@@ -382,22 +395,37 @@ def share_save(
     comparison_id: int,
     audience: str,
     expires_in_days: int | None,
-) -> Share:
-    """Share a comparison, or change who may open its active link (the token stays)."""
+    include_system_prompt: bool = False,
+    include_owner: bool = False,
+) -> ShareSaved:
+    """Share a comparison, or change its active link.
+
+    Widening the audience (teammates to anyone) always issues a new token and revokes the
+    old one, so a link given to teammates never silently becomes public. Other changes
+    (narrowing, expiry, what the page shows) keep the token.
+    """
     with transaction.atomic():
         comparison = Comparison.objects.select_for_update().get(pk=comparison_id, owner_id=user.pk)
-        expires_at = (
-            timezone.now() + dt.timedelta(days=expires_in_days) if expires_in_days else None
-        )
+        now = timezone.now()
+        expires_at = now + dt.timedelta(days=expires_in_days) if expires_in_days else None
+        options = {
+            "audience": audience,
+            "expires_at": expires_at,
+            "include_system_prompt": include_system_prompt,
+            "include_owner": include_owner,
+        }
         share = active_share(comparison=comparison)
         if share is None:
-            return Share.objects.create(
-                comparison=comparison, audience=audience, expires_at=expires_at
-            )
-        share.audience = audience
-        share.expires_at = expires_at
-        share.save(update_fields=["audience", "expires_at"])
-        return share
+            return ShareSaved(Share.objects.create(comparison=comparison, **options))
+        widened = share.audience == Share.Audience.TEAM and audience == Share.Audience.PUBLIC
+        if widened:
+            Share.objects.filter(pk=share.pk).update(revoked_at=now)
+            share.revoked_at = now
+            return ShareSaved(Share.objects.create(comparison=comparison, **options), share)
+        for name, value in options.items():
+            setattr(share, name, value)
+        share.save(update_fields=list(options))
+        return ShareSaved(share)
 
 
 def share_revoke(*, user: AbstractBaseUser, comparison_id: int) -> int:
@@ -416,3 +444,48 @@ def active_share(*, comparison: Comparison) -> Share | None:
         .order_by("-created")
         .first()
     )
+
+
+# Deleting: a comparison, or everything a user made. Their links answer 410 afterwards.
+
+
+@dataclass(frozen=True, slots=True)
+class Deleted:
+    comparisons: int
+    runs: int
+    shares: int
+
+
+def _delete_comparisons(*, comparisons: QuerySet[Comparison]) -> Deleted:
+    """Delete comparisons (turns, runs and shares with them), keeping only a digest of each
+    link's token so that the link answers 410. Refused while a panel is still streaming."""
+    from playground.models import ShareTombstone, share_token_digest
+
+    ids = list(comparisons.select_for_update().values_list("pk", flat=True))
+    live = Run.objects.filter(comparison_id__in=ids, status__in=Run.LIVE_STATUSES).exists()
+    if live:
+        raise ComparisonRefused("A panel is still streaming: stop it (or let it finish) first.")
+    tokens = list(Share.objects.filter(comparison_id__in=ids).values_list("token", flat=True))
+    ShareTombstone.objects.bulk_create(
+        [ShareTombstone(token_digest=share_token_digest(token)) for token in tokens],
+        ignore_conflicts=True,
+    )
+    runs = Run.objects.filter(comparison_id__in=ids).count()
+    Comparison.objects.filter(pk__in=ids).delete()
+    return Deleted(comparisons=len(ids), runs=runs, shares=len(tokens))
+
+
+def comparison_delete(*, user: AbstractBaseUser, comparison_id: int) -> Deleted:
+    """Delete one of the user's comparisons; Comparison.DoesNotExist if it is not theirs."""
+    with transaction.atomic():
+        comparisons = Comparison.objects.filter(pk=comparison_id, owner_id=user.pk)
+        if not comparisons.exists():
+            raise Comparison.DoesNotExist("No such comparison.")
+        return _delete_comparisons(comparisons=comparisons)
+
+
+def user_data_delete(*, user: AbstractBaseUser) -> Deleted:
+    """Delete every comparison, turn, run and share link of the user. The account, its login
+    and the limits an admin set stay."""
+    with transaction.atomic():
+        return _delete_comparisons(comparisons=Comparison.objects.filter(owner_id=user.pk))

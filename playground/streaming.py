@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Protocol, assert_never, cast
 
 from channels.db import database_sync_to_async
@@ -50,9 +51,16 @@ class PanelSink(Protocol):
         """The run ended and its result is saved (or could not be)."""
 
 
+TIMELINE_STEP_SECONDS = 0.03  # replay resolution: about one point per coalesced frame
+
+
 @dataclass(eq=False, slots=True)
 class LivePanel:
-    """One run while it streams: its text so far, its clock and what the client has seen."""
+    """One run while it streams: its text so far and its clock.
+
+    The text and reasoning are append-only lists of deltas, so each socket attached to the
+    comparison keeps its own cursor into them (see playground.live.SocketSink).
+    """
 
     start: PanelStart
     state: str = "waiting"
@@ -61,9 +69,6 @@ class LivePanel:
     reasoning_parts: list[str] = field(default_factory=list)
     text_len: int = 0
     reasoning_len: int = 0
-    unsent_text: list[str] = field(default_factory=list)
-    unsent_reasoning: list[str] = field(default_factory=list)
-    state_dirty: bool = True
     started_wall: float = field(default_factory=time.time)
     clock_start: float = field(default_factory=time.monotonic)
     first_token_at: float | None = None
@@ -71,6 +76,8 @@ class LivePanel:
     last_token_at: float | None = None
     ended_at: float | None = None
     retries: int = 0
+    retry_wait: float = 0.0  # seconds spent on refused attempts and their backoff
+    retrying: bool = False
     usage: Usage | None = None
     finish: Finish | None = None
     backend: object = None
@@ -85,6 +92,8 @@ class LivePanel:
     created: asyncio.Event = field(default_factory=asyncio.Event)
     discarded: bool = False  # the start could not be saved: nothing to keep
     streaming: bool = True  # False once the upstream stream is over (saving may go on)
+    checkpointed: tuple[int, int] | None = None  # text and reasoning lengths last written
+    _last_point: float = 0.0
 
     @property
     def run_id(self) -> int:
@@ -99,20 +108,20 @@ class LivePanel:
         return "".join(self.reasoning_parts)
 
     def set_state(self, state: str, detail: str = "") -> None:
-        if (state, detail) != (self.state, self.state_detail):
-            self.state, self.state_detail = state, detail
-            self.state_dirty = True
+        self.state, self.state_detail = state, detail
 
-    def take_unsent(self) -> tuple[str, str]:
-        """The text and reasoning not yet sent, recording when they went (for replay)."""
-        text = "".join(self.unsent_text)
-        reasoning = "".join(self.unsent_reasoning)
-        self.unsent_text.clear()
-        self.unsent_reasoning.clear()
-        if text or reasoning:
-            elapsed_ms = round((time.monotonic() - self.clock_start) * 1000, 1)
+    def note_progress(self, now: float) -> None:
+        """Record, about once a frame, how far the text had come (for replay)."""
+        if now - self._last_point >= TIMELINE_STEP_SECONDS or not self.timeline:
+            self._last_point = now
+            elapsed_ms = round((now - self.clock_start) * 1000, 1)
             self.timeline.append([elapsed_ms, self.text_len, self.reasoning_len])
-        return text, reasoning
+
+    def close_timeline(self) -> None:
+        last = self.timeline[-1] if self.timeline else None
+        if last is None or last[1:] != [self.text_len, self.reasoning_len]:
+            self._last_point = 0.0
+            self.note_progress(self.last_token_at or time.monotonic())
 
 
 def _token(panel: LivePanel, now: float) -> bool:
@@ -147,8 +156,8 @@ async def stream_panel(panel: LivePanel, sink: PanelSink) -> None:
                             panel.set_state("streaming")
                             first = True
                         panel.text_parts.append(text)
-                        panel.unsent_text.append(text)
                         panel.text_len += len(text)
+                        panel.note_progress(now)
                         sink.panel_changed(panel, urgent=first)
                     case ReasoningDelta(text=text):
                         if not text:
@@ -157,8 +166,8 @@ async def stream_panel(panel: LivePanel, sink: PanelSink) -> None:
                         if first:
                             panel.set_state("thinking")
                         panel.reasoning_parts.append(text)
-                        panel.unsent_reasoning.append(text)
                         panel.reasoning_len += len(text)
+                        panel.note_progress(now)
                         sink.panel_changed(panel, urgent=first)
                     case Usage():
                         panel.usage = event
@@ -172,6 +181,13 @@ async def stream_panel(panel: LivePanel, sink: PanelSink) -> None:
                                 panel.note = detail
                         elif state == "retrying":
                             panel.retries += 1
+                            panel.retrying = True
+                        elif panel.retrying:
+                            # The next attempt begins: time to first token counts from here;
+                            # the refused attempts and their backoff are reported apart.
+                            panel.retrying = False
+                            panel.retry_wait += now - panel.clock_start
+                            panel.clock_start = now
                         label = f"queued #{position}" if state == "queued" and position else state
                         panel.set_state(label, detail)
                         sink.panel_changed(panel, urgent=True)
@@ -183,6 +199,7 @@ async def stream_panel(panel: LivePanel, sink: PanelSink) -> None:
         panel.error = exc.message
     finally:
         panel.ended_at = time.monotonic()
+        panel.close_timeline()
 
 
 def _decode_rate(panel: LivePanel, output_tokens: int, hidden_reasoning: int) -> float | None:
@@ -194,6 +211,16 @@ def _decode_rate(panel: LivePanel, output_tokens: int, hidden_reasoning: int) ->
     if visible < 2 or seconds <= 0:
         return None
     return round((visible - 1) / seconds, 2)
+
+
+def not_billed(panel: LivePanel) -> bool:
+    """A failure before the first token, with no usage reported: nothing was generated."""
+    return (
+        panel.status == Run.Status.ERROR
+        and panel.first_token_at is None
+        and panel.usage is None
+        and not panel.text_parts
+    )
 
 
 def build_outcome(panel: LivePanel) -> RunOutcome:
@@ -227,7 +254,12 @@ def build_outcome(panel: LivePanel) -> RunOutcome:
         gpu_seconds=gpu_seconds,
     )
     cost = run_cost(counts, start.model.prices)
-    if cost is None:
+    if not_billed(panel):
+        # Refused before anything was generated (a 401, a 429 after its retries): providers
+        # bill nothing for that, so no estimated input is charged either.
+        cost, source = Decimal(0), Run.CostSource.NOT_BILLED
+        input_tokens = output_tokens = 0
+    elif cost is None:
         source = Run.CostSource.UNKNOWN
     elif start.model.prices.gpu_hour is not None:
         source = Run.CostSource.GPU_TIME
@@ -238,8 +270,6 @@ def build_outcome(panel: LivePanel) -> RunOutcome:
         return None if moment is None else round((moment - panel.clock_start) * 1000, 1)
 
     notes = [panel.note] if panel.note else []
-    if panel.retries:
-        notes.append(f"retried {panel.retries}×")
     return RunOutcome(
         status=panel.status,
         text=text,
@@ -255,10 +285,12 @@ def build_outcome(panel: LivePanel) -> RunOutcome:
         output_tokens=output_tokens,
         cached_tokens=cached,
         reasoning_tokens=reasoning_tokens,
-        tokens_estimated=not exact,
+        tokens_estimated=not exact and source != Run.CostSource.NOT_BILLED,
         gpu_seconds=gpu_seconds,
         cost=cost,
         cost_source=source,
+        retries=panel.retries,
+        retry_wait_ms=round(panel.retry_wait * 1000, 1) if panel.retries else None,
         timeline=panel.timeline,
         started=dt.datetime.fromtimestamp(panel.started_wall, tz=dt.UTC),
         finished=timezone.now(),

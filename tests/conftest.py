@@ -43,3 +43,10 @@ def _release_test_database(django_db_setup: None, django_db_blocker: Any) -> Ite
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
+
+
+@pytest.fixture(autouse=True)
+def _stop_runs_when_their_socket_closes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Most tests expect a closed socket to stop its runs at once (grace 0); the reattach
+    tests set a grace of their own (settings.PLAYGROUND or the server's environment)."""
+    monkeypatch.setenv("PLAYGROUND_REATTACH_GRACE_SECONDS", "0")

@@ -98,7 +98,7 @@ class Finish:
     raw: str | None = None
 
 
-StatusState = Literal["queued", "loading", "generating", "retrying"]
+StatusState = Literal["queued", "loading", "generating", "retrying", "waiting"]
 
 
 @dataclass(frozen=True, slots=True)

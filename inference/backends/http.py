@@ -522,6 +522,8 @@ async def with_retries(
         )
         yield Status("retrying", detail=f"{error.label}; retrying in {delay:.1f} s")
         await (sleep or backoff_sleep)(delay)
+        # The next attempt starts now: a consumer times the first token from here.
+        yield Status("waiting", detail=f"attempt {retry + 1}")
 
 
 # --- one provider's HTTP endpoint ------------------------------------------------------------

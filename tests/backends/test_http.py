@@ -250,7 +250,11 @@ async def test_retries_only_before_the_first_token(sleeps: list[float]) -> None:
     with pytest.raises(UpstreamError, match="broke"):
         async for event in http.with_retries(attempt, config):  # type: ignore[arg-type]
             events.append(event)
-    assert events == [Status("retrying", detail="rate limited; retrying in 0.2 s"), TextDelta("a")]
+    assert events == [
+        Status("retrying", detail="rate limited; retrying in 0.2 s"),
+        Status("waiting", detail="attempt 2"),
+        TextDelta("a"),
+    ]
     assert sleeps == [0.2] and len(attempts) == 2
 
 

@@ -207,6 +207,7 @@ async def test_rate_limit_then_success_honours_retry_after(
     events = await collect(backend_for(sim, kind))
     assert events == [
         Status("retrying", detail="rate limited; retrying in 1.5 s"),
+        Status("waiting", detail="attempt 2"),
         TextDelta("Made"),
         TextDelta(" it"),
         Usage(input_tokens=PROMPT_WORDS, output_tokens=2),

@@ -183,16 +183,3 @@ def test_compare_command_model_failure_is_not_a_command_failure(user, sim, sim_m
     call_command("compare", "hi", "--model", "sim:alpha", "--user", user.username, "--json")
     result = json.loads(capsys.readouterr().out)
     assert result["runs"][0]["status"] == "error"
-
-
-def test_a_run_left_unfinished_by_a_server_stop_shows_as_interrupted(user, sim_models):
-    import datetime as dt
-
-    from django.utils import timezone
-
-    comparison = make_comparison(user, "left behind", ["sim:alpha"])
-    comparison.runs.update(
-        status=Run.Status.PENDING, created=timezone.now() - dt.timedelta(hours=1)
-    )
-    html = logged_in(user).get(f"/c/{comparison.pk}/").content.decode()
-    assert "interrupted" in html

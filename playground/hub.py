@@ -1,0 +1,183 @@
+"""The process's live comparisons and the work that keeps their runs durable.
+
+One `LiveHub` per event loop (one per server process; tests get one per loop). It knows
+every comparison streaming here, so a reloaded page finds its runs again; it names the
+process in the database and keeps its heartbeat; every `checkpoint_seconds` it writes the
+text of the runs that grew, in one UPDATE on the database thread; it sweeps the runs of
+dead processes at start and periodically; and on SIGTERM or SIGINT it stops every run and
+saves it as stopped before the server exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+import socket
+import sys
+import time
+import uuid
+import weakref
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.db import DatabaseError, InterfaceError
+
+from playground import durability
+from playground.conf import playground_settings
+from playground.live_comparison import LiveComparison
+from playground.streaming import LivePanel
+
+logger = logging.getLogger(__name__)
+
+_HUBS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LiveHub] = weakref.WeakKeyDictionary()
+
+
+def current_hub() -> LiveHub:
+    """The hub of the running event loop (made on first use)."""
+    loop = asyncio.get_running_loop()
+    hub = _HUBS.get(loop)
+    if hub is None:
+        hub = _HUBS[loop] = LiveHub()
+    return hub
+
+
+class LiveHub:
+    """Every live comparison of this process, and the process's durability duties."""
+
+    def __init__(self) -> None:
+        self.hostname = socket.gethostname()[:200]
+        self.pid = os.getpid()
+        self.process_id = f"{self.hostname[:40]}:{self.pid}:{uuid.uuid4().hex[:12]}"
+        self.comparisons: dict[int, LiveComparison] = {}
+        self._started: asyncio.Future[None] | None = None
+        self._maintenance: asyncio.Task[None] | None = None
+        self.shutting_down = False
+
+    # --- the registry --------------------------------------------------------------------
+
+    def get(self, comparison_id: int) -> LiveComparison | None:
+        return self.comparisons.get(comparison_id)
+
+    def register(self, live: LiveComparison) -> None:
+        if live.comparison_id is not None:
+            self.comparisons[live.comparison_id] = live
+
+    def unregister(self, live: LiveComparison) -> None:
+        if live.comparison_id is not None and self.comparisons.get(live.comparison_id) is live:
+            del self.comparisons[live.comparison_id]
+
+    def live_for(self, *, comparison_id: int | None, owner_id: int) -> LiveComparison:
+        """The comparison's live object here, or a new one (not registered until saved)."""
+        found = self.get(comparison_id) if comparison_id is not None else None
+        if found is not None:
+            return found
+        return LiveComparison(self, owner_id=owner_id, comparison_id=comparison_id)
+
+    # --- start and stop ------------------------------------------------------------------
+
+    async def ensure_started(self) -> None:
+        """Name this process, sweep dead ones, and start the periodic work (once)."""
+        if self._started is None:
+            self._started = asyncio.ensure_future(self._start())
+        await asyncio.shield(self._started)
+
+    async def _start(self) -> None:
+        limits = playground_settings()
+        await database_sync_to_async(durability.process_register)(
+            process_id=self.process_id, hostname=self.hostname, pid=self.pid
+        )
+        await self._sweep()
+        self._maintenance = asyncio.create_task(self._maintain(), name="live-hub-maintenance")
+        self._on_server_shutdown()
+        logger.info(
+            "Process %s: checkpoints every %.1f s, reattach grace %.1f s",
+            self.process_id,
+            limits.checkpoint_seconds,
+            limits.reattach_grace_seconds,
+        )
+
+    def _on_server_shutdown(self) -> None:
+        """Under daphne (Twisted), stop and save every run before the reactor stops."""
+        if "twisted.internet.reactor" not in sys.modules:
+            return
+        from twisted.internet import defer, reactor
+
+        def before_shutdown() -> Any:
+            return defer.Deferred.fromFuture(asyncio.ensure_future(self.shutdown()))
+
+        reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)  # type: ignore[arg-type]
+
+    async def shutdown(self) -> None:
+        """Stop every run here, save each as stopped, and retire this process's row."""
+        if self.shutting_down:
+            return
+        self.shutting_down = True
+        limits = playground_settings()
+        lives = list(self.comparisons.values())
+        count = sum(len(live.streaming) for live in lives)
+        logger.info("Shutting down: stopping and saving %s streaming runs", count)
+        for live in lives:
+            live.close_followers()
+        stopping = [asyncio.ensure_future(live.stop()) for live in lives]
+        if stopping:
+            _, pending = await asyncio.wait(stopping, timeout=limits.shutdown_seconds)
+            if pending:
+                logger.error("%s comparisons were not saved before shutdown", len(pending))
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+        if not any(live.busy for live in lives):
+            try:
+                await database_sync_to_async(durability.process_retire)(process_id=self.process_id)
+            except (DatabaseError, InterfaceError):
+                logger.warning("Could not retire process %s", self.process_id, exc_info=True)
+
+    # --- periodic work -------------------------------------------------------------------
+
+    async def _maintain(self) -> None:
+        limits = playground_settings()
+        step = max(min(limits.checkpoint_seconds, limits.heartbeat_seconds), 0.05)
+        last_beat = last_sweep = time.monotonic()
+        while True:
+            await asyncio.sleep(step)
+            now = time.monotonic()
+            try:
+                await self.checkpoint()
+                if now - last_beat >= limits.heartbeat_seconds:
+                    last_beat = now
+                    await database_sync_to_async(durability.process_heartbeat)(
+                        process_id=self.process_id, hostname=self.hostname, pid=self.pid
+                    )
+                if now - last_sweep >= limits.sweep_seconds:
+                    last_sweep = now
+                    await self._sweep()
+            except (DatabaseError, InterfaceError):
+                logger.warning("Durability work failed; retrying next round", exc_info=True)
+
+    async def checkpoint(self) -> int:
+        """Write the text of every run that grew since its last checkpoint."""
+        due: list[tuple[LivePanel, tuple[int, int]]] = []
+        checkpoints = []
+        for live in list(self.comparisons.values()):
+            for panel in live.streaming:
+                if not panel.created.is_set() or panel.discarded:
+                    continue
+                lengths = (panel.text_len, panel.reasoning_len)
+                if lengths == panel.checkpointed:
+                    continue
+                due.append((panel, lengths))
+                checkpoints.append(durability.Checkpoint(panel.run_id, panel.text, panel.reasoning))
+        if not checkpoints:
+            return 0
+        await database_sync_to_async(durability.runs_checkpoint)(checkpoints=checkpoints)
+        for panel, lengths in due:
+            panel.checkpointed = lengths
+        return len(checkpoints)
+
+    async def _sweep(self) -> None:
+        limits = playground_settings()
+        await database_sync_to_async(durability.sweep_interrupted)(
+            stale_after=dt.timedelta(seconds=limits.stale_after_seconds),
+            live_process=self.process_id,
+        )
