@@ -1,64 +1,80 @@
-"""A comparison as JSON, CSV (one row per run) or Markdown, exactly as saved."""
+"""A comparison as JSON, CSV (one row per run) or Markdown, exactly as saved.
+
+Every run is `serialization.run_as_dict`: the same field names as `manage.py compare --json`.
+A shared link's exports leave out what its owner chose not to share (the system prompt, the
+owner's name): `system_prompt` and `owner` are then null.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 from typing import Any
 
 from playground.fragments import TurnView
-from playground.models import Comparison, Run
-from playground.templatetags.playground_tags import duration, rate, usd
+from playground.models import Comparison
+from playground.serialization import RUN_FIELDS, decimal_text, run_as_dict
+from playground.templatetags.playground_tags import (
+    cost_text,
+    duration,
+    rate,
+    retries_text,
+    tokens,
+    total_text,
+)
 
-RUN_FIELDS = [
-    "model_name", "model_label", "provider_label", "position", "status", "ttft_ms",
-    "answer_ttft_ms", "total_ms", "tokens_per_s", "input_tokens", "output_tokens",
-    "cached_tokens", "reasoning_tokens", "tokens_estimated", "cost_source", "temperature",
-    "max_tokens", "finish_reason", "error",
-]  # fmt: skip
-
-
-def _run(run: Run) -> dict[str, Any]:
-    data = {name: getattr(run, name) for name in RUN_FIELDS}
-    data["cost_usd"] = None if run.cost is None else str(run.cost)
-    data["prices"] = run.prices
-    data["text"] = run.text
-    data["reasoning"] = run.reasoning
-    return data
+# A spreadsheet reads a cell starting with one of these as a formula (or as the start of one).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def as_json(comparison: Comparison, turns: list[TurnView]) -> dict[str, Any]:
+def as_json(
+    comparison: Comparison,
+    turns: list[TurnView],
+    *,
+    system_prompt: bool = True,
+    owner: str | None = None,
+) -> dict[str, Any]:
     return {
         "id": comparison.pk,
         "title": comparison.title,
         "created": comparison.created.isoformat(),
-        "system_prompt": comparison.system_prompt,
+        "owner": owner,
+        "system_prompt": comparison.system_prompt if system_prompt else None,
         "turns": [
             {
                 "index": view.turn.index,
                 "prompt": view.turn.prompt,
-                "total_cost_usd": None if view.total_cost is None else str(view.total_cost),
-                "runs": [_run(run) for run in view.runs],
+                "total_cost_usd": decimal_text(view.total_cost),
+                "unknown_cost_runs": view.unknown_costs,
+                "runs": [run_as_dict(run) for run in view.runs],
             }
             for view in turns
         ],
     }
 
 
+def csv_cell(value: object) -> str:
+    """A cell as text; one that a spreadsheet would run as a formula gets a leading quote."""
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    else:
+        text = str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 def as_csv(turns: list[TurnView]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["turn", "prompt", *RUN_FIELDS, "cost_usd", "text"])
+    writer.writerow(["turn", "prompt", *RUN_FIELDS])
     for view in turns:
         for run in view.runs:
+            data = run_as_dict(run)
             writer.writerow(
-                [
-                    view.turn.index,
-                    view.turn.prompt,
-                    *[getattr(run, name) for name in RUN_FIELDS],
-                    "" if run.cost is None else str(run.cost),
-                    run.text,
-                ]
+                [csv_cell(view.turn.index), csv_cell(view.turn.prompt)]
+                + [csv_cell(data[name]) for name in RUN_FIELDS]
             )
     return out.getvalue()
 
@@ -67,9 +83,17 @@ def _cell(value: object) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
-def as_markdown(comparison: Comparison, turns: list[TurnView]) -> str:
+def as_markdown(
+    comparison: Comparison,
+    turns: list[TurnView],
+    *,
+    system_prompt: bool = True,
+    owner: str | None = None,
+) -> str:
     lines = [f"# {_cell(comparison.title or 'Comparison')}", ""]
-    if comparison.system_prompt:
+    if owner:
+        lines += [f"Shared by {_cell(owner)}", ""]
+    if system_prompt and comparison.system_prompt:
         lines += [
             "**System prompt**",
             "",
@@ -80,18 +104,19 @@ def as_markdown(comparison: Comparison, turns: list[TurnView]) -> str:
         label = "Prompt" if view.turn.index == 0 else f"Follow-up {view.turn.index}"
         lines += [f"## {label}", "", *[f"> {line}" for line in view.turn.prompt.splitlines()], ""]
         lines += [
-            "| Model | Status | TTFT | Speed | Total | Tokens in / out | Cost |",
-            "|---|---|---:|---:|---:|---:|---:|",
+            "| Model | Status | TTFT | Speed | Total | Tokens in / out | Cost | Retries |",
+            "|---|---|---:|---:|---:|---:|---:|---:|",
         ]
         for run in view.runs:
             mark = "~" if run.tokens_estimated else ""
-            tokens = f"{mark}{run.input_tokens or 0} / {mark}{run.output_tokens or 0}"
+            counts = f"{mark}{tokens(run.input_tokens)} / {mark}{tokens(run.output_tokens)}"
             lines.append(
                 f"| {_cell(run.model_label)} (`{_cell(run.model_name)}`) | {run.status} | "
                 f"{duration(run.ttft_ms)} | {rate(run.tokens_per_s)} | {duration(run.total_ms)} | "
-                f"{tokens} | {usd(run.cost)} |"
+                f"{counts} | {cost_text(run.cost, run.cost_source)} | "
+                f"{retries_text(run.retries, run.retry_wait_ms) or 'none'} |"
             )
-        lines.append("")
+        lines += ["", f"Total: {total_text(view.total_cost, view.unknown_costs)}", ""]
         for run in view.runs:
             lines += [f"### {run.model_label}", ""]
             if run.error:

@@ -237,3 +237,6 @@ class ShareForm(forms.Form):
     expires_in_days = forms.TypedChoiceField(
         choices=EXPIRY_CHOICES, coerce=int, empty_value=None, required=False
     )
+    # Off unless ticked: a public link shows neither unless its owner chooses to.
+    include_system_prompt = forms.BooleanField(required=False, label="Include the system prompt")
+    include_owner = forms.BooleanField(required=False, label="Show my name as the owner")

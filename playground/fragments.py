@@ -123,7 +123,7 @@ def _chart(
     if not known:
         return None
     top = max(v for _, v in known) or 1.0
-    competing = known
+    competing = [(run, v) for run, v in known if run.status == Run.Status.DONE]
     best_value: float | None = None
     if len(competing) > 1:
         values = [v for _, v in competing]

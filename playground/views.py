@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
-from django.db.models import Prefetch, Q, Sum
-from django.http import Http404, HttpRequest, HttpResponse
+from django.db.models import Count, Prefetch, Q, Sum
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -29,7 +30,7 @@ from inference.tokens import count_prompt_tokens
 from playground import exports, services
 from playground.conf import playground_settings
 from playground.forms import CompareForm, ShareForm
-from playground.models import Comparison, Run, Share, Turn
+from playground.models import Comparison, Run, Share, ShareTombstone, Turn, share_token_digest
 from playground.selectors import comparison_turns
 
 HISTORY_PAGE_SIZE = 20
@@ -106,6 +107,8 @@ def _initial_from(request: HttpRequest) -> tuple[dict[str, Any], list[tuple[str,
         if share is None or not share.is_active:
             raise Http404("No such shared comparison.")
         initial, presets = _prefill_from(share.comparison)
+        if not share.include_system_prompt:
+            initial["system"] = ""
     for key in ("prompt", "system"):
         if request.GET.get(key):
             initial[key] = request.GET[key]
@@ -136,7 +139,11 @@ def comparison_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "turns": comparison_turns(comparison),
         "share": share,
         "share_form": ShareForm(
-            initial={"audience": share.audience if share else Share.Audience.TEAM}
+            initial={
+                "audience": share.audience if share else Share.Audience.TEAM,
+                "include_system_prompt": share.include_system_prompt if share else False,
+                "include_owner": share.include_owner if share else False,
+            }
         ),
         "share_url": request.build_absolute_uri(f"/s/{share.token}/") if share else "",
         **_picker_context([]),
@@ -149,14 +156,25 @@ def share(request: HttpRequest, pk: int) -> HttpResponse:
     form = ShareForm(request.POST)
     if form.is_valid():
         try:
-            services.share_save(
+            saved = services.share_save(
                 user=_owner(request),
                 comparison_id=pk,
                 audience=form.cleaned_data["audience"],
                 expires_in_days=form.cleaned_data["expires_in_days"],
+                include_system_prompt=form.cleaned_data["include_system_prompt"],
+                include_owner=form.cleaned_data["include_owner"],
             )
         except Comparison.DoesNotExist:
             raise Http404("No such comparison.") from None
+        if saved.replaced is not None:
+            messages.warning(
+                request,
+                "Anyone with the link can open it now, so it has a new link: the old one, "
+                "given to teammates, stopped working.",
+                extra_tags="share",
+            )
+    elif not Comparison.objects.filter(pk=pk, owner_id=_owner(request).pk).exists():
+        raise Http404("No such comparison.")
     return redirect(f"/c/{pk}/#share")
 
 
@@ -171,8 +189,12 @@ def unshare(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _open_share(request: HttpRequest, token: str) -> Share | HttpResponse:
     """The share behind a link, if this visitor may open it; otherwise the answer to give."""
-    shared = Share.objects.select_related("comparison").filter(token=token).first()
+    shares = Share.objects.select_related("comparison", "comparison__owner")
+    shared = shares.filter(token=token).first()
     if shared is None:
+        # A deleted comparison keeps only its links' digests: gone (410), not unknown (404).
+        if ShareTombstone.objects.filter(token_digest=share_token_digest(token)).exists():
+            return render(request, "playground/share_gone.html", {"deleted": True}, status=410)
         raise Http404("No such shared comparison.")
     if not shared.is_active:
         return render(request, "playground/share_gone.html", status=410)
@@ -191,26 +213,33 @@ def shared_comparison(request: HttpRequest, token: str) -> HttpResponse:
     comparison = opened.comparison
     turns = comparison_turns(comparison)
     models = [run.model_label for run in turns[0].runs] if turns else []
+    owner = comparison.owner.get_username() if opened.include_owner else ""
+    description = f"{comparison.title[:150]} — {', '.join(models)}"
     context = {
         "comparison": comparison,
         "share": opened,
         "turns": turns,
         "public": opened.audience == Share.Audience.PUBLIC,
-        "og_description": f"{comparison.title[:150]} — {', '.join(models)}",
+        "show_system_prompt": opened.include_system_prompt,
+        "owner_name": owner,
+        "og_description": f"{description} · shared by {owner}" if owner else description,
     }
     return render(request, "playground/shared.html", context)
 
 
-def _export(comparison: Comparison, fmt: str) -> HttpResponse:
+def _export(
+    comparison: Comparison, fmt: str, *, system_prompt: bool = True, owner: str | None = None
+) -> HttpResponse:
     if fmt not in EXPORT_TYPES:
         raise Http404("Unknown export format.")
     turns = comparison_turns(comparison)
     if fmt == "json":
-        body = json.dumps(exports.as_json(comparison, turns), indent=2, ensure_ascii=False)
+        data = exports.as_json(comparison, turns, system_prompt=system_prompt, owner=owner)
+        body = json.dumps(data, indent=2, ensure_ascii=False)
     elif fmt == "csv":
         body = exports.as_csv(turns)
     else:
-        body = exports.as_markdown(comparison, turns)
+        body = exports.as_markdown(comparison, turns, system_prompt=system_prompt, owner=owner)
     response = HttpResponse(body, content_type=EXPORT_TYPES[fmt])
     response["Content-Disposition"] = f'attachment; filename="comparison-{comparison.pk}.{fmt}"'
     return response
@@ -218,7 +247,9 @@ def _export(comparison: Comparison, fmt: str) -> HttpResponse:
 
 @require_GET
 def export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
-    return _export(get_object_or_404(Comparison, pk=pk, owner_id=_owner(request).pk), fmt)
+    owner = _owner(request)
+    comparison = get_object_or_404(Comparison, pk=pk, owner_id=owner.pk)
+    return _export(comparison, fmt, owner=owner.get_username())
 
 
 @login_not_required
@@ -227,7 +258,56 @@ def shared_export(request: HttpRequest, token: str, fmt: str) -> HttpResponse:
     opened = _open_share(request, token)
     if isinstance(opened, HttpResponse):
         return opened
-    return _export(opened.comparison, fmt)
+    return _export(
+        opened.comparison,
+        fmt,
+        system_prompt=opened.include_system_prompt,
+        owner=opened.comparison.owner.get_username() if opened.include_owner else None,
+    )
+
+
+@require_POST
+def delete_comparison(request: HttpRequest, pk: int) -> HttpResponse:
+    """Delete one comparison (owner only); its share links answer 410 afterwards."""
+    try:
+        deleted = services.comparison_delete(user=_owner(request), comparison_id=pk)
+    except Comparison.DoesNotExist:
+        raise Http404("No such comparison.") from None
+    except services.ComparisonRefused as exc:
+        messages.error(request, str(exc), extra_tags="share")
+        return redirect(f"/c/{pk}/#share")
+    links = f" and its {deleted.shares} link{'s' if deleted.shares != 1 else ''}"
+    messages.success(
+        request, f"Deleted the comparison{links if deleted.shares else ''}.", extra_tags="data"
+    )
+    return redirect("history")
+
+
+def my_data(request: HttpRequest) -> HttpResponse:
+    """Delete everything the user made: every comparison, run and share link. The account
+    stays, and the user stays logged in."""
+    user = _owner(request)
+    done: services.Deleted | None = None
+    error = ""
+    if request.method == "POST":
+        if request.POST.get("confirm") != "delete":
+            error = "Tick the box to confirm: this cannot be undone."
+        else:
+            try:
+                done = services.user_data_delete(user=user)
+            except services.ComparisonRefused as exc:
+                error = str(exc)
+    elif request.method != "GET":
+        return HttpResponseNotAllowed(["GET", "POST"])
+    comparisons = Comparison.objects.filter(owner_id=user.pk)
+    context = {
+        "done": done,
+        "error": error,
+        "comparisons": comparisons.count(),
+        "runs": Run.objects.filter(comparison__owner_id=user.pk).count(),
+        "shares": Share.objects.filter(comparison__owner_id=user.pk).count(),
+    }
+    return render(request, "playground/my_data.html", context, status=400 if error else 200)
 
 
 @require_POST
@@ -275,7 +355,10 @@ def history(request: HttpRequest) -> HttpResponse:
     if query:
         matching = Turn.objects.filter(prompt__icontains=query).values("comparison_id")
         comparisons = comparisons.filter(Q(title__icontains=query) | Q(pk__in=matching))
-    comparisons = comparisons.annotate(total_cost=Sum("runs__cost")).prefetch_related(
+    comparisons = comparisons.annotate(
+        total_cost=Sum("runs__cost"),
+        unknown_costs=Count("runs", filter=Q(runs__cost__isnull=True)),
+    ).prefetch_related(
         Prefetch(
             "runs",
             queryset=Run.objects.filter(superseded=False, turn__index=0).order_by("position"),

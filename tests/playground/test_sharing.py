@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 from decimal import Decimal
 
 import pytest
@@ -65,17 +66,28 @@ def comparison(user, sim_models) -> Comparison:
     return comparison
 
 
-def share(client: Client, comparison: Comparison, audience: str = "team", days: str = "") -> Share:
-    response = client.post(
-        f"/c/{comparison.pk}/share/", {"audience": audience, "expires_in_days": days}
-    )
+def share(
+    client: Client,
+    comparison: Comparison,
+    audience: str = "team",
+    days: str = "",
+    *,
+    system: bool = False,
+    owner: bool = False,
+) -> Share:
+    data = {"audience": audience, "expires_in_days": days}
+    if system:
+        data["include_system_prompt"] = "on"
+    if owner:
+        data["include_owner"] = "on"
+    response = client.post(f"/c/{comparison.pk}/share/", data)
     assert response.status_code == 302
     return Share.objects.filter(comparison=comparison, revoked_at__isnull=True).get()
 
 
 def test_share_open_revoke_reshare(user, other_user, comparison):
     owner = logged_in(user)
-    link = share(owner, comparison)
+    link = share(owner, comparison, system=True)
     assert len(link.token) >= 22  # 24 random bytes, url-safe: 192 bits
     teammate = logged_in(other_user)
     page = teammate.get(f"/s/{link.token}/")
@@ -119,13 +131,13 @@ def test_anonymous_visitor_team_share_needs_login_public_share_opens(client, use
     link = share(owner, comparison, audience="team")
     response = client.get(f"/s/{link.token}/")
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
-    share(owner, comparison, audience="public")  # same token, wider audience
-    page = client.get(f"/s/{link.token}/")
+    public = share(owner, comparison, audience="public")  # a wider audience: a new token
+    page = client.get(f"/s/{public.token}/")
     assert page.status_code == 200
     html = page.content.decode()
     assert 'property="og:title" content="Which is faster?"' in html
     assert "Alpha, Claude Sim" in html  # og:description names the models
-    assert client.get(f"/s/{link.token}/export.csv").status_code == 200
+    assert client.get(f"/s/{public.token}/export.csv").status_code == 200
 
 
 def test_a_third_user_cannot_reach_the_comparison_any_other_way(user, third_user, comparison):
@@ -181,7 +193,7 @@ def test_prices_edited_later_do_not_change_the_shared_page(
 
 
 def test_fork_prefills_prompt_models_and_settings(user, other_user, comparison):
-    link = share(logged_in(user), comparison)
+    link = share(logged_in(user), comparison, system=True)
     html = logged_in(other_user).get(f"/?fork={link.token}").content.decode()
     assert 'name="models" value="sim:alpha"' in html
     assert 'name="models" value="sima:claude-sim"' in html
@@ -203,15 +215,97 @@ def test_exports_parse(user, other_user, comparison, prefix):
     data = json.loads(client.get(f"{base}/export.json").content)
     assert data["title"] == "Which is faster?"
     runs = data["turns"][0]["runs"]
-    assert [r["model_name"] for r in runs] == ["sim:alpha", "sima:claude-sim"]
+    assert [r["model"] for r in runs] == ["sim:alpha", "sima:claude-sim"]
     assert runs[0]["cost_usd"] == "0.00012300" and runs[0]["prices"]["input_per_m"] == "1.00"
 
     rows = list(csv.DictReader(io.StringIO(client.get(f"{base}/export.csv").content.decode())))
     assert len(rows) == 2
-    assert rows[0]["ttft_ms"] == "120.0" and rows[1]["model_name"] == "sima:claude-sim"
+    assert rows[0]["ttft_ms"] == "120.0" and rows[1]["model"] == "sima:claude-sim"
     assert rows[0]["tokens_per_s"] == "50.0" and rows[0]["cost_usd"] == "0.00012300"
 
     markdown = client.get(f"{base}/export.md").content.decode()
     assert "| Model | Status | TTFT |" in markdown and "|---|" in markdown
     assert "**Alpha** answers." in markdown
     assert "sk-" not in markdown
+
+
+def test_widening_to_anyone_issues_a_new_token_and_the_old_one_is_gone(
+    client, user, other_user, comparison
+):
+    owner = logged_in(user)
+    team = share(owner, comparison, audience="team")
+    teammate = logged_in(other_user)
+    assert teammate.get(f"/s/{team.token}/").status_code == 200
+
+    response = owner.post(
+        f"/c/{comparison.pk}/share/", {"audience": "public", "expires_in_days": ""}, follow=True
+    )
+    page = response.content.decode()
+    public = Share.objects.get(comparison=comparison, revoked_at__isnull=True)
+    assert public.token != team.token and public.audience == "public"
+    assert "the old one, given to teammates, stopped working" in page
+    assert f"/s/{public.token}/" in page and f"/s/{team.token}/" not in page
+
+    team.refresh_from_db()
+    assert team.revoked_at is not None and team.audience == "team"  # the old row is kept
+    for visitor in (client, teammate):  # logged out, and logged in
+        gone = visitor.get(f"/s/{team.token}/")
+        assert gone.status_code == 410 and "No longer shared" in gone.content.decode()
+        assert visitor.get(f"/s/{team.token}/export.json").status_code == 410
+        assert visitor.get(f"/s/{public.token}/").status_code == 200
+    assert Client().get(f"/s/{public.token}/export.csv").status_code == 200
+
+
+def test_other_changes_keep_the_token(user, comparison):
+    owner = logged_in(user)
+    public = share(owner, comparison, audience="public")
+    narrowed = share(owner, comparison, audience="team", days="7")  # fewer people: same link
+    assert narrowed.token == public.token and narrowed.expires_at is not None
+    shown = share(owner, comparison, audience="team", system=True, owner=True)
+    assert shown.token == public.token and shown.include_system_prompt and shown.include_owner
+    assert Share.objects.filter(comparison=comparison).count() == 1
+    # No message about a replaced link when none was replaced.
+    page = owner.get(f"/c/{comparison.pk}/").content.decode()
+    assert "stopped working" not in page
+
+
+def checked(html: str, name: str) -> bool:
+    (tag,) = re.findall(rf'<input type="checkbox" name="{name}"[^>]*>', html)
+    return " checked" in tag
+
+
+def test_public_link_hides_system_prompt_and_owner_unless_chosen(client, user, comparison):
+    owner = logged_in(user)
+    form = owner.get(f"/c/{comparison.pk}/").content.decode()
+    assert 'name="include_system_prompt"' in form and 'name="include_owner"' in form
+    assert not checked(form, "include_system_prompt")  # off by default
+    assert not checked(form, "include_owner")
+
+    link = share(owner, comparison, audience="public")
+    assert not link.include_system_prompt and not link.include_owner
+    html = client.get(f"/s/{link.token}/").content.decode()
+    assert "Alpha" in html and 'property="og:title"' in html
+    assert "Be brief." not in html and "System prompt" not in html
+    assert "ada" not in html and "shared by" not in html
+    data = json.loads(client.get(f"/s/{link.token}/export.json").content)
+    assert data["system_prompt"] is None and data["owner"] is None
+    markdown = client.get(f"/s/{link.token}/export.md").content.decode()
+    assert "Be brief." not in markdown and "ada" not in markdown
+    fork = logged_in(get_user_model().objects.create_user("zed", password="pw-zed-123456"))
+    assert "Be brief." not in fork.get(f"/?fork={link.token}").content.decode()
+
+    link = share(owner, comparison, audience="public", system=True, owner=True)
+    html = client.get(f"/s/{link.token}/").content.decode()
+    assert "Be brief." in html and "shared by ada" in html
+    assert (
+        'property="og:description" content="Which is faster? — Alpha, Claude Sim · shared by ada"'
+        in html
+    )
+    data = json.loads(client.get(f"/s/{link.token}/export.json").content)
+    assert data["system_prompt"] == "Be brief." and data["owner"] == "ada"
+    markdown = client.get(f"/s/{link.token}/export.md").content.decode()
+    assert "Be brief." in markdown and "Shared by ada" in markdown
+    assert "Be brief." in fork.get(f"/?fork={link.token}").content.decode()
+    settings = owner.get(f"/c/{comparison.pk}/").content.decode()
+    assert checked(settings, "include_system_prompt")  # the form shows what is shared
+    assert checked(settings, "include_owner")

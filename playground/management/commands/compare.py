@@ -18,6 +18,7 @@ from playground import services
 from playground.conf import playground_settings
 from playground.forms import CompareForm
 from playground.models import Run
+from playground.serialization import run_as_dict
 from playground.services import ComparisonRefused, PanelStart
 from playground.streaming import LivePanel, run_panel
 from playground.templatetags.playground_tags import duration, rate, usd
@@ -77,23 +78,8 @@ async def stream_all(starts: list[PanelStart], sink: ConsoleSink) -> None:
 
 
 def run_json(run: Run) -> dict[str, Any]:
-    return {
-        "model": run.model_name,
-        "status": run.status,
-        "text": run.text,
-        "reasoning": run.reasoning,
-        "error": run.error,
-        "ttft_ms": run.ttft_ms,
-        "total_ms": run.total_ms,
-        "tokens_per_s": run.tokens_per_s,
-        "input_tokens": run.input_tokens,
-        "output_tokens": run.output_tokens,
-        "cached_tokens": run.cached_tokens,
-        "reasoning_tokens": run.reasoning_tokens,
-        "tokens_estimated": run.tokens_estimated,
-        "cost_usd": None if run.cost is None else float(run.cost),
-        "cost_source": run.cost_source,
-    }
+    """The same serialisation (and field names) as the exports."""
+    return run_as_dict(run)
 
 
 class Command(BaseCommand):
