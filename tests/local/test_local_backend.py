@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import AsyncIterator
 
@@ -20,7 +19,7 @@ from inference.backends.base import (
     UpstreamError,
     Usage,
 )
-from tests.local.conftest import TinyModel
+from tests.local.conftest import DEVICE, Step, TinyModel
 
 pytestmark = pytest.mark.local
 
@@ -48,22 +47,31 @@ async def until_generating(stream: AsyncIterator[Event]) -> Status:
     raise AssertionError("the stream ended before generating")
 
 
-def generation_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("local-generate")]
+NO_COMPILE = {"compile": "off"}  # for the tests that hook the forward pass (see conftest)
 
 
 def assert_device_idle() -> None:
-    for thread in generation_threads():
-        thread.join(timeout=2)
-    assert not generation_threads(), "a generate thread outlived its stream"
-    gate = local.device_gate("cpu")
+    assert local.device_workers(DEVICE).busy == 0, "a generation outlived its stream"
+    gate = local.device_gate(DEVICE)
     assert (gate.running, gate.waiting) == (0, 0)
+
+
+def runs(steps: list[Step]) -> list[tuple[int, int]]:
+    """Each generation's prompt length and its number of decoding steps, in the order run."""
+    found: list[tuple[int, int]] = []
+    for step in steps:
+        if step.tokens > 1 or not found:
+            found.append((step.tokens, 0))
+        else:
+            found[-1] = (found[-1][0], found[-1][1] + 1)
+    return found
 
 
 def direct_greedy(tiny_model: TinyModel, request: ChatRequest) -> tuple[int, list[int], str]:
     """What transformers itself generates for the request: prompt length, new ids, text."""
     loaded = tiny_model.loaded()
-    inputs = local.encode_prompt(loaded.tokenizer, request)
+    encoded = local.encode_prompt(loaded.tokenizer, request)
+    inputs = {key: value.to(loaded.device) for key, value in encoded.items()}
     out = loaded.model.generate(
         **inputs, max_new_tokens=request.max_tokens, do_sample=False, pad_token_id=0
     )
@@ -74,7 +82,7 @@ def direct_greedy(tiny_model: TinyModel, request: ChatRequest) -> tuple[int, lis
 
 async def test_streams_status_text_usage_finish_in_order(tiny_model: TinyModel) -> None:
     local.unload_all()
-    events = await collect(tiny_model.backend(device="cpu").stream(PROMPT))
+    events = await collect(tiny_model.backend().stream(PROMPT))
 
     assert isinstance(events[0], Status) and events[0].state == "loading"
     assert events[1] == Status("generating", detail="")
@@ -83,12 +91,12 @@ async def test_streams_status_text_usage_finish_in_order(tiny_model: TinyModel) 
     assert isinstance(events[-2], Usage)
     assert events[-1] == Finish("length")
 
-    again = await collect(tiny_model.backend(device="cpu").stream(PROMPT))
+    again = await collect(tiny_model.backend().stream(PROMPT))
     assert again[0] == Status("generating", detail=""), "a cached model is not loaded again"
 
 
 async def test_token_counts_are_exact(tiny_model: TinyModel) -> None:
-    events = await collect(tiny_model.backend(device="cpu").stream(PROMPT))
+    events = await collect(tiny_model.backend().stream(PROMPT))
     usage = only(events, Usage)[0]
     tokenizer = tiny_model.loaded().tokenizer
 
@@ -109,7 +117,7 @@ async def test_eos_ends_with_stop_and_is_counted(tiny_model: TinyModel) -> None:
     saved = config.eos_token_id
     config.eos_token_id = new_ids[stop_at]
     try:
-        events = await collect(tiny_model.backend(device="cpu").stream(PROMPT))
+        events = await collect(tiny_model.backend().stream(PROMPT))
     finally:
         config.eos_token_id = saved
     assert only(events, Usage)[0].output_tokens == stop_at + 1
@@ -117,10 +125,10 @@ async def test_eos_ends_with_stop_and_is_counted(tiny_model: TinyModel) -> None:
 
 
 async def test_closing_the_stream_cancels_generate_within_a_step(
-    tiny_model: TinyModel, forward_calls: list[str]
+    tiny_model: TinyModel, forward_calls: list[Step]
 ) -> None:
     request = ChatRequest(model="tiny", messages=(Message("user", "go on"),), max_tokens=900)
-    stream = tiny_model.backend(device="cpu").stream(request)
+    stream = tiny_model.backend(**NO_COMPILE).stream(request)
     seen = 0
     async for event in stream:
         seen += isinstance(event, TextDelta)
@@ -136,13 +144,13 @@ async def test_closing_the_stream_cancels_generate_within_a_step(
 
 
 async def test_cancelling_the_consuming_task_cancels_generate(
-    tiny_model: TinyModel, forward_calls: list[str]
+    tiny_model: TinyModel, forward_calls: list[Step]
 ) -> None:
     request = ChatRequest(model="tiny", messages=(Message("user", "go on"),), max_tokens=900)
     first_delta = asyncio.Event()
 
     async def consume() -> None:
-        async for event in tiny_model.backend(device="cpu").stream(request):
+        async for event in tiny_model.backend(**NO_COMPILE).stream(request):
             if isinstance(event, TextDelta):
                 first_delta.set()
 
@@ -157,9 +165,9 @@ async def test_cancelling_the_consuming_task_cancels_generate(
 
 
 async def test_second_request_queues_until_the_first_ends(
-    tiny_model: TinyModel, forward_calls: list[str]
+    tiny_model: TinyModel, forward_calls: list[Step]
 ) -> None:
-    backend = tiny_model.backend(device="cpu")
+    backend = tiny_model.backend(**NO_COMPILE)
     first = backend.stream(ChatRequest(model="tiny", messages=PROMPT.messages, max_tokens=60))
     await until_generating(first)
 
@@ -170,16 +178,16 @@ async def test_second_request_queues_until_the_first_ends(
     assert events[0] == Status("queued", position=1)
     assert events[1] == Status("generating", detail="")
     assert first_events[-1] == Finish("length") and events[-1] == Finish("length")
-    # Every step of the first generation ran before any step of the second.
-    threads = [
-        name for i, name in enumerate(forward_calls) if i == 0 or forward_calls[i - 1] != name
-    ]
-    assert len(forward_calls) == 60 + 24 and len(threads) == 2
+    # Every step of the first generation ran before the second's prefill, on the same thread.
+    first_prompt = only(first_events, Usage)[0].input_tokens
+    second_prompt = only(events, Usage)[0].input_tokens
+    assert runs(forward_calls) == [(first_prompt, 59), (second_prompt, 23)]
+    assert len({step.thread for step in forward_calls}) == 1
     assert_device_idle()
 
 
 async def test_queue_positions_move_up(tiny_model: TinyModel) -> None:
-    backend = tiny_model.backend(device="cpu")
+    backend = tiny_model.backend()
     running = backend.stream(ChatRequest(model="tiny", messages=PROMPT.messages, max_tokens=40))
     await until_generating(running)
     second = backend.stream(PROMPT)
@@ -199,18 +207,18 @@ async def test_concurrent_runs_are_labelled(
     tiny_model: TinyModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(local.CONCURRENCY_ENV, "2")
-    backend = tiny_model.backend(device="cpu")
+    backend = tiny_model.backend()
     first = backend.stream(ChatRequest(model="tiny", messages=PROMPT.messages, max_tokens=200))
     assert await until_generating(first) == Status("generating", detail="")
     events = await collect(backend.stream(PROMPT))
-    assert events[0] == Status("generating", detail="sharing cpu with 1 other run")
+    assert events[0] == Status("generating", detail=f"sharing {DEVICE} with 1 other run")
     await first.aclose()
     assert_device_idle()
 
 
 async def test_usage_reports_busy_gpu_seconds(tiny_model: TinyModel) -> None:
     started = time.perf_counter()
-    events = await collect(tiny_model.backend(device="cpu").stream(PROMPT))
+    events = await collect(tiny_model.backend().stream(PROMPT))
     wall = time.perf_counter() - started
     usage = only(events, Usage)[0]
     assert usage.gpu_seconds is not None and 0 < usage.gpu_seconds <= wall
@@ -230,7 +238,7 @@ async def test_the_event_loop_keeps_running_while_generating(tiny_model: TinyMod
 
     ticker = asyncio.create_task(tick())
     request = ChatRequest(model="tiny", messages=PROMPT.messages, max_tokens=200)
-    await collect(tiny_model.backend(device="cpu").stream(request))
+    await collect(tiny_model.backend().stream(request))
     done.set()
     await ticker
     assert len(gaps) > 10 and max(gaps) < 0.5
@@ -246,7 +254,7 @@ async def test_a_failing_generate_raises_a_backend_error_and_frees_the_device(
 
     monkeypatch.setattr(model, "generate", broken)
     with pytest.raises(UpstreamError, match="the device fell over"):
-        await collect(tiny_model.backend(device="cpu").stream(PROMPT))
+        await collect(tiny_model.backend().stream(PROMPT))
     assert_device_idle()
 
 
@@ -262,3 +270,117 @@ def test_device_and_dtype_choice() -> None:
     assert local.resolve_dtype("cpu", "bfloat16") == "bfloat16"
     with pytest.raises(local.BadRequestError):
         local.resolve_device("tpu")
+
+
+def test_acceleration_is_on_by_default_on_cuda_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    for env in (local.STATIC_CACHE_ENV, local.COMPILE_ENV, local.WARMUP_ENV):
+        monkeypatch.delenv(env, raising=False)
+    assert local.resolve_acceleration("cpu") == local.Acceleration()
+    assert local.resolve_acceleration("mps") == local.Acceleration()
+    fast = local.resolve_acceleration("cuda")
+    assert (fast.static_cache, fast.compile, fast.warmup) == (True, True, True)
+    assert fast.generate_kwargs() == {"cache_implementation": "static"}
+
+    eager = local.resolve_acceleration("cuda", {"compile": "off"})
+    assert (eager.static_cache, eager.compile, eager.warmup) == (True, False, False)
+    assert eager.generate_kwargs() == {"cache_implementation": "static", "disable_compile": True}
+    static_cpu = local.resolve_acceleration("cpu", {"static_cache": "on", "warmup": "on"})
+    assert (static_cpu.static_cache, static_cpu.compile, static_cpu.warmup) == (True, False, True)
+    assert local.resolve_acceleration("cuda", {"cache_length": "2048"}).cache_length == 2048
+
+    monkeypatch.setenv(local.COMPILE_ENV, "0")
+    assert not local.resolve_acceleration("cuda").compile
+    monkeypatch.delenv(local.COMPILE_ENV)
+    monkeypatch.setenv(local.CONCURRENCY_ENV, "2")  # shared devices keep the dynamic cache
+    assert not local.resolve_acceleration("cuda").static_cache
+    with pytest.raises(local.BadRequestError):
+        local.resolve_acceleration("cuda", {"compile": "sometimes"})
+
+
+async def test_the_static_cache_path_warms_up_and_gives_the_same_tokens(
+    tiny_model: TinyModel,
+) -> None:
+    local.unload_all()
+    backend = tiny_model.backend(static_cache="on", warmup="on", cache_length="256")
+    events = await collect(backend.stream(PROMPT))
+    loaded = tiny_model.loaded()
+    assert loaded.warmup_seconds is not None and not loaded.warmup_error
+    assert loaded.acceleration.static_cache and loaded.acceleration.cache_length == 256
+
+    prompt_length, new_ids, text = direct_greedy(tiny_model, PROMPT)
+    usage = only(events, Usage)[0]
+    assert (usage.input_tokens, usage.output_tokens) == (prompt_length, len(new_ids))
+    assert "".join(event.text for event in only(events, TextDelta)) == text
+    assert events[-1] == Finish("length")
+    local.unload_all()  # the other tests get the device's default load again
+
+
+async def test_cancel_within_a_step_with_the_static_cache(
+    tiny_model: TinyModel, forward_calls: list[Step]
+) -> None:
+    request = ChatRequest(model="tiny", messages=(Message("user", "go on"),), max_tokens=900)
+    backend = tiny_model.backend(static_cache="on", **NO_COMPILE)
+    stream = backend.stream(request)
+    seen = 0
+    async for event in stream:
+        seen += isinstance(event, TextDelta)
+        if seen == 3:
+            break
+    await stream.aclose()
+    assert 3 <= len(forward_calls) < 100
+    assert backend.partial_usage is not None
+    assert backend.partial_usage.output_tokens == len(forward_calls)  # one token per step
+    assert_device_idle()
+
+
+async def test_generations_run_on_one_long_lived_worker_thread(
+    tiny_model: TinyModel, forward_calls: list[Step]
+) -> None:
+    # CUDA graphs recorded by torch.compile belong to the thread that recorded them.
+    backend = tiny_model.backend(**NO_COMPILE)
+    for _ in range(3):
+        await collect(backend.stream(PROMPT))
+    threads = {step.thread for step in forward_calls}
+    assert len(threads) == 1 and threads.pop().startswith(f"local-generate-{DEVICE}-")
+    assert_device_idle()
+
+
+async def test_a_failing_warm_up_falls_back_to_eager(
+    tiny_model: TinyModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inference.backends.local import generation
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("no compiler here")
+
+    monkeypatch.setattr(generation, "warm_up", broken)
+    cached = tiny_model.loaded()
+    fast = local.Acceleration(static_cache=True, warmup=True)
+    adopted = local.adopt_model(
+        "adopted-tiny", cached.model, cached.tokenizer, cached.device, cached.dtype, fast
+    )
+    assert "no compiler here" in adopted.warmup_error
+    assert adopted.usable(fast) == local.Acceleration(cache_length=fast.cache_length)
+
+    backend = tiny_model.backend(path="adopted-tiny", static_cache="on", warmup="on")
+    events = await collect(backend.stream(PROMPT))
+    assert events[0] == Status("generating", detail=""), "an adopted model is loaded already"
+    assert only(events, Usage)[0].output_tokens == PROMPT.max_tokens
+    local.unload_all()
+
+
+def test_incremental_decoding_gives_the_full_decode(tiny_model: TinyModel) -> None:
+    import random
+
+    tokenizer = tiny_model.loaded().tokenizer
+    rng = random.Random(7)
+    for _ in range(20):
+        ids = [rng.randrange(len(tokenizer)) for _ in range(rng.randrange(1, 40))]
+        decoder = local.IncrementalDecoder(tokenizer)
+        pieces, start = [], 0
+        while start < len(ids):  # in batches of 1 to 3, as a busy event loop gets them
+            size = rng.choice((1, 1, 2, 3))
+            pieces.append(decoder.add(ids[start : start + size]))
+            start += size
+        pieces.append(decoder.flush())
+        assert "".join(pieces) == tokenizer.decode(ids, skip_special_tokens=True)
