@@ -252,3 +252,33 @@ def test_not_billed_and_retries_in_the_panel(user):
     assert metrics(page, retried)["retries"] == "retried 1×, +0.6 s"
     assert metrics(page, retried)["cost"] == "$0.0001"
     assert "retries" not in metrics(page, plain)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_live_summary_follows_the_same_rules(user, sim, sim_models):
+    """Through the websocket: a model refused before its first token (401) and one cut off
+    midway are in the summary, marked "error", never best; the total says what it leaves out."""
+    from inference.testing import Scenario
+    from tests.helpers import FrameLog, compare_frame, read_until, run_ids, ws_connect
+
+    words = " ".join(f"w{i}" for i in range(30))
+    sim.set("alpha", Scenario(text=words))
+    sim.set("beta", Scenario(fault="auth", fault_count=-1))
+    sim.set("claude-sim", Scenario(text=words, fault="truncate", fault_after=5))
+    sim.set("gamma", Scenario(text=words))  # no price
+    names = ["sim:alpha", "sim:beta", "sima:claude-sim", "sim:gamma"]
+    communicator, connected, _ = await ws_connect(user)
+    assert connected
+    log = FrameLog()
+    await communicator.send_to(text_data=compare_frame(names))
+    await read_until(communicator, log, lambda lg: len(run_ids(lg)) == len(names))
+    await read_until(communicator, log, lambda lg: lg.contains("<h3>Summary"), timeout=15)
+    await communicator.disconnect()
+    (frame,) = [f for _, f in log.frames if "<h3>Summary" in f]
+    found = charts(frame)
+    for rows in found.values():
+        assert rows["Beta"]["status"] == "error" and not rows["Beta"]["best"]
+        assert rows["Claude Sim"]["status"] == "error" and not rows["Claude Sim"]["best"]
+    assert found["Cost"]["Beta"]["value"] == "not billed · error"
+    assert found["Cost"]["Gamma"]["value"] == MISSING
+    assert "+ 1 unknown in all" in summary_head(frame) and "· 2 error" in summary_head(frame)
