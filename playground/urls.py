@@ -1,7 +1,22 @@
+from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth import urls as auth_urls
 from django.urls import include, path
 
 from playground import views
+
+# Password reset sends mail: mounted only when mail is configured (EMAIL_URL).
+PASSWORD_RESET_ROUTES = {
+    "password_reset",
+    "password_reset_done",
+    "password_reset_confirm",
+    "password_reset_complete",
+}
+account_urls = [
+    route
+    for route in auth_urls.urlpatterns
+    if settings.PASSWORD_RESET_ENABLED or getattr(route, "name", None) not in PASSWORD_RESET_ROUTES
+]
 
 urlpatterns = [
     path("", views.compare_page, name="compare"),
@@ -15,6 +30,6 @@ urlpatterns = [
     path("history/", views.history, name="history"),
     path("estimate/", views.estimate, name="estimate"),
     path("accounts/data/", views.my_data, name="my_data"),
-    path("accounts/", include("django.contrib.auth.urls")),
+    path("accounts/", include(account_urls)),
     path("admin/", admin.site.urls),
 ]
