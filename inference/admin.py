@@ -14,7 +14,7 @@ from django.http import HttpRequest
 from inference.backends import backend_for
 from inference.backends.base import BackendError, ChatRequest, HostConfig, Message
 from inference.catalog import host_config
-from inference.crypto import last_four
+from inference.crypto import UNREADABLE_KEY_REASON, last_four
 from inference.forms import ProviderAdminForm
 from inference.models import Model, Provider
 
@@ -54,7 +54,8 @@ def _failure(exc: Exception) -> str:
     # Backend errors are written to be shown and never carry the key; anything else is
     # reported by type only, since its text could echo a request.
     if isinstance(exc, BackendError):
-        return f"{exc.label}: {exc}"
+        # Staff see the detail users do not (e.g. the address that refused the connection).
+        return f"{exc.label}: {exc}" + (f" [{exc.detail}]" if exc.detail else "")
     return f"unexpected {type(exc).__name__}"
 
 
@@ -92,12 +93,30 @@ class ProviderAdmin(admin.ModelAdmin):
     def model_count(self, provider: Provider) -> int:
         return int(getattr(provider, "model_count", 0))
 
+    def save_model(
+        self, request: HttpRequest, obj: Provider, form: ModelForm[Provider], change: bool
+    ) -> None:
+        super().save_model(request, obj, form, change)
+        moved_to = getattr(form, "key_cleared_for", "")
+        if moved_to:
+            self.message_user(
+                request,
+                f"{obj}: the base URL now points at another host ({moved_to}), so the stored "
+                "key was cleared: it is never sent to a host it was not entered for. Enter "
+                "the key for the new host.",
+                messages.WARNING,
+            )
+
     @admin.display(description="stored key")
     def stored_key(self, provider: Provider) -> str:
+        if provider.key_unreadable:
+            return UNREADABLE_KEY_REASON
         return last_four(provider.api_key) or "none"
 
     @admin.display(description="key")
     def key(self, provider: Provider) -> str:
+        if provider.key_unreadable:
+            return "unreadable: enter it again"
         if provider.api_key:
             return last_four(provider.api_key)
         env_name = next((name for name in provider.env_key_names() if os.environ.get(name)), "")

@@ -103,6 +103,7 @@ def host_config(provider: Provider, model: Model | None = None) -> HostConfig:
         kind=_provider_kind(provider),
         base_url=provider.effective_base_url().rstrip("/"),
         api_key=provider.effective_api_key(),
+        label=provider.label,
         read_timeout=provider.read_timeout,
         options=options,
     )

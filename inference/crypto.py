@@ -40,6 +40,30 @@ def encrypt(plaintext: str) -> str:
     return fernet().encrypt(plaintext.encode()).decode()
 
 
+UNREADABLE_KEY_REASON = "stored key unreadable: the encryption keys changed; enter it again"
+
+
+class UnreadableSecret(str):
+    """A stored ciphertext that no configured key decrypts (the secret key or the
+    encryption keys changed). It reads as empty, so it is never sent anywhere, and saves
+    back unchanged, so restoring the old key brings it back; only entering a new key (or
+    clearing it) replaces it."""
+
+    ciphertext: str
+
+    def __new__(cls, ciphertext: str) -> UnreadableSecret:
+        secret = super().__new__(cls, "")
+        secret.ciphertext = ciphertext
+        return secret
+
+    def __repr__(self) -> str:
+        return "UnreadableSecret()"
+
+
+def is_unreadable(value: object) -> bool:
+    return isinstance(value, UnreadableSecret)
+
+
 def decrypt(token: str) -> str:
     try:
         return fernet().decrypt(token.encode()).decode()
@@ -65,9 +89,15 @@ class EncryptedTextField(models.TextField):
     def from_db_value(self, value: str | None, expression: Any, connection: Any) -> str | None:
         if value is None or value == "":
             return value
-        return decrypt(value)
+        try:
+            return decrypt(value)
+        except ImproperlyConfigured:
+            # One unreadable key must not take every page down: its owner says why.
+            return UnreadableSecret(value)
 
     def get_prep_value(self, value: Any) -> Any:
+        if isinstance(value, UnreadableSecret):
+            return value.ciphertext
         value = super().get_prep_value(value)
         if value is None or value == "":
             return value

@@ -2,13 +2,43 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+from urllib.parse import urlsplit
 
 from django.core.validators import RegexValidator
 from django.db import models
 
-from inference.crypto import EncryptedTextField
+from inference.crypto import UNREADABLE_KEY_REASON, EncryptedTextField, is_unreadable
 from inference.pricing import PriceSnapshot
+
+
+def is_local_address(url: str) -> bool:
+    """The URL's host is this machine or its private network (localhost, 127.x, 10.x, ...)."""
+    try:
+        host = (urlsplit(url.strip()).hostname or "").lower()
+    except ValueError:
+        return False
+    if not host:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return (
+        address.is_loopback or address.is_private or address.is_link_local or address.is_unspecified
+    )
+
+
+def is_local_server(*, kind: str, key_required: bool, base_url: str) -> bool:
+    """A keyless OpenAI-compatible server on this machine or network (vLLM, Ollama, ...).
+
+    Any user could make the playground send requests there, so such providers are seeded
+    disabled until an admin enables them.
+    """
+    return kind != Provider.Kind.LOCAL and not key_required and is_local_address(base_url)
 
 
 class Provider(models.Model):
@@ -69,8 +99,21 @@ class Provider(models.Model):
             names.append("GOOGLE_GEMINI_BASE_URL")
         return names
 
+    @property
+    def is_local_server(self) -> bool:
+        return is_local_server(
+            kind=self.kind, key_required=self.key_required, base_url=self.effective_base_url()
+        )
+
+    @property
+    def key_unreadable(self) -> bool:
+        """A key is stored but no configured encryption key can decrypt it."""
+        return is_unreadable(self.api_key)
+
     def effective_api_key(self) -> str:
         """The admin's key, else the first environment variable that is set."""
+        if self.key_unreadable:
+            return ""
         if self.api_key:
             return self.api_key
         for name in self.env_key_names():
@@ -90,6 +133,8 @@ class Provider(models.Model):
         """Why this provider's models cannot run now ('' when they can)."""
         if not self.enabled:
             return "provider disabled"
+        if self.key_unreadable:
+            return UNREADABLE_KEY_REASON
         if self.kind == self.Kind.LOCAL:
             from inference.backends.local import missing_extra_reason
 

@@ -47,6 +47,7 @@ class HostConfig:
     kind: ProviderKind
     base_url: str
     api_key: str = field(default="", repr=False)
+    label: str = ""  # the provider as users know it, e.g. "Groq", for their error messages
     connect_timeout: float = 10.0
     read_timeout: float = 300.0  # the longest silence allowed between two chunks
     total_timeout: float = 900.0
@@ -121,7 +122,12 @@ Event = TextDelta | ReasoningDelta | Usage | Finish | Status
 
 
 class BackendError(Exception):
-    """A failure fit to show a user. Its message never contains a key."""
+    """A failure fit to show a user. Its message never contains a key.
+
+    `detail` is what the message leaves out because only staff should see it (e.g. the
+    address a connection to a local server was refused on); it is logged, never shown to
+    users or share viewers, and never contains a key either.
+    """
 
     retryable_by_default: ClassVar[bool] = False
     label: ClassVar[str] = "error"
@@ -134,9 +140,11 @@ class BackendError(Exception):
         provider_type: str | None = None,
         retry_after: float | None = None,
         retryable: bool | None = None,
+        detail: str = "",
     ) -> None:
         super().__init__(message)
         self.message = message
+        self.detail = detail
         self.status = status
         self.provider_type = provider_type
         self.retry_after = retry_after

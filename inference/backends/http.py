@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import random
+import re
 import ssl
 import time
 import weakref
@@ -29,7 +30,7 @@ from collections.abc import (
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 import httpx
 from httpx_sse import EventSource, ServerSentEvent, SSEError
@@ -61,6 +62,8 @@ StreamReader = Callable[
 EventStream = AsyncGenerator[Event, None]
 
 MAX_MESSAGE_CHARS = 300
+MAX_ERROR_BODY_BYTES = 64 * 1024  # an error body is read up to this, never whole
+MIN_KEY_RUN = 8  # any run of this many characters of a key is redacted
 MAX_RETRY_AFTER = 60.0  # a provider asking for a longer wait gets no retry at all
 USER_AGENT = "model-playground/0.1"
 
@@ -169,14 +172,56 @@ def timeouts(config: HostConfig) -> httpx.Timeout:
 # --- redaction and messages ------------------------------------------------------------------
 
 
+# A credential after "Bearer", "Basic" or "token" (also URL-encoded), whatever key it is:
+# at least 8 characters with a digit, so "Bearer authentication" stays a phrase.
+_CREDENTIAL = re.compile(
+    r"(?i)\b(bearer|basic|token)((?:\s|%20|\+|=|:)+)(?=[^\s\"',;&]*\d)[^\s\"',;&]{8,}"
+)
+
+
+def _key_forms(secret: str) -> set[str]:
+    return {secret, quote(secret, safe=""), quote(secret), quote_plus(secret)}
+
+
 def redact(text: str, secret: str) -> str:
-    """`text` with every occurrence of `secret` (raw or URL-encoded) masked."""
-    if not secret or not text:
+    """`text` with the key masked: any run of 8 or more of its characters (a near-copy, a
+    cut-off copy), raw or URL-encoded, in any case, and any Bearer/Basic credential.
+
+    Apply it to whole texts, before they are shortened: a cut could leave a run too short
+    to recognise.
+    """
+    if not text:
         return text
-    for form in {secret, quote(secret, safe=""), quote(secret)}:
-        if form in text:
-            text = text.replace(form, "[redacted]")
-    return text
+    text = _CREDENTIAL.sub(lambda m: f"{m.group(1)}{m.group(2)}[redacted]", text)
+    if not secret:
+        return text
+    folded = text.lower()
+    if len(folded) != len(text):  # a case mapping that changes lengths: match exactly
+        folded = text
+    covered = bytearray(len(text))
+    for form in _key_forms(secret):
+        size = min(MIN_KEY_RUN, len(form))
+        runs = {form[i : i + size].lower() for i in range(len(form) - size + 1)}
+        if folded is text:
+            runs |= {form[i : i + size] for i in range(len(form) - size + 1)}
+        for i in range(len(text) - size + 1):
+            if folded[i : i + size] in runs:
+                covered[i : i + size] = b"\x01" * size
+    if not any(covered):
+        return text
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        if covered[i]:
+            while i < len(text) and covered[i]:
+                i += 1
+            out.append("[redacted]")
+        else:
+            start = i
+            while i < len(text) and not covered[i]:
+                i += 1
+            out.append(text[start:i])
+    return "".join(out)
 
 
 def _shorten(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
@@ -358,6 +403,7 @@ class ErrorMapper:
         status: int | None = None,
         retry_after: float | None = None,
         retryable: bool | None = None,
+        detail: str = "",
     ) -> BackendError:
         text = f"{self.label}: {cls.label}"
         if where:
@@ -373,12 +419,14 @@ class ErrorMapper:
             provider_type=info.types[0] if info.types else None,
             retry_after=retry_after if retry_after is not None else info.retry_after,
             retryable=retryable,
+            detail=_shorten(redact(detail, self.secret), 1000) if detail else "",
         )
 
     def from_response(self, status: int, headers: Mapping[str, str], body: bytes) -> BackendError:
         """The error for a non-2xx answer (its body is plain JSON, not SSE)."""
         info = ErrorInfo()
-        text = body.decode("utf-8", "replace")
+        # Redacted whole, before any part of it is parsed or cut.
+        text = redact(body[:MAX_ERROR_BODY_BYTES].decode("utf-8", "replace"), self.secret)
         try:
             info = error_info(json.loads(text))
         except ValueError:
@@ -404,10 +452,25 @@ class ErrorMapper:
         return self._make(_class_for_types(info.types), "in stream", info)
 
     def from_transport(self, exc: Exception, config: HostConfig, *, in_body: bool) -> BackendError:
-        """The error for a failed connection, read or write."""
+        """The error for a failed connection, read or write.
+
+        Users see which provider could not be reached, never how: the transport's own text
+        (an address, a resolver message) goes to the log and the error's staff-only detail.
+        """
         info = ErrorInfo(message=str(exc) or type(exc).__name__)
         if isinstance(exc, SSEError):
             return self._make(UpstreamError, "not an event stream", info, retryable=False)
+        error = self._transport(exc, config, in_body=in_body)
+        if error.detail:
+            logger.warning("%s: %s", error.message, error.detail)
+        return error
+
+    def _transport(self, exc: Exception, config: HostConfig, *, in_body: bool) -> BackendError:
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if config.base_url:
+            detail += f" ({config.base_url})"
+        target = config.label or self.label
+        quiet = ErrorInfo()
         if isinstance(exc, httpx.ConnectTimeout):
             where = f"no connection within {config.connect_timeout:g} s"
             return self._make(UpstreamTimeoutError, where, ErrorInfo(), retryable=True)
@@ -419,14 +482,20 @@ class ErrorMapper:
             where = f"no data for {config.read_timeout:g} s"
             return self._make(UpstreamTimeoutError, where, ErrorInfo(), retryable=False)
         if isinstance(exc, httpx.TimeoutException):
-            return self._make(UpstreamTimeoutError, "sending the request", info, retryable=True)
+            return self._make(
+                UpstreamTimeoutError, "sending the request", quiet, retryable=True, detail=detail
+            )
         if isinstance(exc, httpx.ConnectError):
-            return self._make(UpstreamError, "could not connect", info, retryable=True)
+            where = f"could not connect to {target}"
+            return self._make(UpstreamError, where, quiet, retryable=True, detail=detail)
         if in_body and isinstance(exc, httpx.TransportError):
-            return self._make(TruncatedStreamError, "connection broke mid-stream", info)
+            where = "connection broke mid-stream"
+            return self._make(TruncatedStreamError, where, quiet, detail=detail)
         if isinstance(exc, httpx.TransportError):
-            return self._make(UpstreamError, "connection failed", info, retryable=True)
-        return self._make(UpstreamError, type(exc).__name__, info, retryable=False)
+            where = f"connection to {target} failed"
+            return self._make(UpstreamError, where, quiet, retryable=True, detail=detail)
+        where = type(exc).__name__
+        return self._make(UpstreamError, where, quiet, retryable=False, detail=detail)
 
     def total_timeout(self, config: HostConfig) -> UpstreamTimeoutError:
         """The stream took longer than the host's total timeout."""
@@ -453,7 +522,7 @@ class ErrorMapper:
 
     def malformed(self, data: str) -> UpstreamError:
         """A chunk that is not the JSON the wire format promises."""
-        info = ErrorInfo(message=data[:80])
+        info = ErrorInfo(message=redact(data[:MAX_ERROR_BODY_BYTES], self.secret)[:80])
         error = self._make(UpstreamError, "malformed chunk", info, retryable=False)
         assert isinstance(error, UpstreamError)
         return error
@@ -527,6 +596,18 @@ async def with_retries(
 
 
 # --- one provider's HTTP endpoint ------------------------------------------------------------
+
+
+async def read_capped(response: httpx.Response, limit: int = MAX_ERROR_BODY_BYTES) -> bytes:
+    """At most `limit` bytes of a response body (an error page may be of any size)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= limit:
+            break
+    return b"".join(chunks)[:limit]
 
 
 DRAIN_SECONDS = 1.0
@@ -615,7 +696,7 @@ class HttpApi:
             if response.status_code >= 400:
                 try:
                     async with asyncio.timeout_at(deadline):
-                        error_body = await response.aread()
+                        error_body = await read_capped(response)
                 except (httpx.HTTPError, TimeoutError):
                     error_body = b""
                 raise self.errors.from_response(
@@ -627,7 +708,7 @@ class HttpApi:
 
     async def _json_instead_of_stream(self, response: httpx.Response) -> BackendError:
         try:
-            payload = json.loads(await response.aread())
+            payload = json.loads(await read_capped(response))
         except (httpx.HTTPError, ValueError):
             payload = None
         if isinstance(payload, dict) and payload.get("error"):

@@ -2,7 +2,10 @@
 
 Idempotent and quick (it runs on every `make run`): a fixed handful of queries whatever
 the catalogue's size. Never touches keys or an admin-set base URL, and leaves prices the
-admin has edited (Model.prices_edited) alone unless --overwrite-prices.
+admin has edited (Model.prices_edited) alone unless --overwrite-prices. Local servers
+(keyless providers on localhost: vLLM, Ollama) are created disabled; whether a provider is
+enabled is the admin's to say, so a load never enables (or disables) an existing one, and
+its report names the local servers still disabled.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
-from inference.models import Model, Provider
+from inference.models import Model, Provider, is_local_server
 from inference.seed import CATALOG_PATH
 
 SEEDED_MODEL_FIELDS = (
@@ -40,14 +43,22 @@ class LoadSummary:
     models_created: int
     models_updated: int
     models_kept: int  # prices edited in the admin, left alone
+    local_servers_disabled: tuple[str, ...] = ()  # slugs, disabled until an admin enables them
 
     def __str__(self) -> str:
         kept = f", {self.models_kept} kept as edited in the admin" if self.models_kept else ""
-        return (
+        text = (
             f"Catalogue: {self.providers} providers ({self.providers_created} new), "
             f"{self.models} models ({self.models_created} new, "
             f"{self.models_updated} updated{kept})."
         )
+        if self.local_servers_disabled:
+            text += (
+                f"\nLocal servers disabled until an admin enables them (Admin → Providers): "
+                f"{', '.join(self.local_servers_disabled)}. Any user can make the playground "
+                "send requests to an enabled one, so enable only servers you run."
+            )
+        return text
 
 
 def _decimal(value: object) -> Decimal | None:
@@ -79,6 +90,9 @@ def load_catalog(*, seed: dict[str, Any], overwrite_prices: bool = False) -> Loa
             kind=p["kind"],
             default_base_url=p["default_base_url"],
             key_required=p["key_required"],
+            enabled=not is_local_server(
+                kind=p["kind"], key_required=p["key_required"], base_url=p["default_base_url"]
+            ),
         )
         for p in seeded_providers
         if p["slug"] not in existing
@@ -138,6 +152,9 @@ def load_catalog(*, seed: dict[str, Any], overwrite_prices: bool = False) -> Loa
         models_created=len(to_create),
         models_updated=len(to_update),
         models_kept=kept,
+        local_servers_disabled=tuple(
+            sorted(p.slug for p in providers.values() if not p.enabled and p.is_local_server)
+        ),
     )
 
 
