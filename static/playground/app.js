@@ -16,8 +16,13 @@
     const full = selectedList().children.length >= max;
     document.querySelectorAll("#model-list .pick").forEach((button) => {
       const row = button.closest(".pick-row");
-      if (!row.classList.contains("unavailable")) button.disabled = full;
+      if (row.classList.contains("unavailable")) return;
+      button.disabled = full;
+      if (full) button.title = "At most " + max + " panels: remove one first";
+      else button.removeAttribute("title");
     });
+    const note = document.getElementById("picker-full");
+    if (note) note.hidden = !full;
   }
 
   function addChip(button) {
@@ -25,8 +30,12 @@
     const chip = template.content.firstElementChild.cloneNode(true);
     chip.dataset.name = button.dataset.name;
     chip.querySelector("input[name=models]").value = button.dataset.name;
-    chip.querySelector(".chip-label").textContent = button.dataset.label;
-    chip.querySelector(".badge").textContent = button.dataset.provider;
+    const label = chip.querySelector(".chip-label");
+    label.textContent = button.dataset.label;
+    label.title = button.dataset.label + " (" + button.dataset.name + ")";
+    const badge = chip.querySelector(".badge");
+    badge.textContent = button.dataset.provider;
+    badge.title = button.dataset.provider;
     chip.querySelectorAll("input[aria-label]").forEach((input) => {
       input.setAttribute("aria-label", input.getAttribute("aria-label") + button.dataset.label);
     });
@@ -56,6 +65,12 @@
       const expand = panel.querySelector("[data-panel-action=expand]");
       if (expand) expand.setAttribute("aria-pressed", String(expandedPosition === position));
     });
+    // The grid balances the panels still shown (app.css keys its columns on this).
+    document.querySelectorAll(".panels").forEach((grid) => {
+      const shown = grid.querySelectorAll(":scope > .panel:not(.is-hidden)").length;
+      grid.dataset.visible = String(Math.max(shown, 1));
+    });
+    fitPanelsSoon();
     const bar = document.getElementById("hidden-panels");
     if (!bar) return;
     const list = bar.querySelector(".hidden-list");
@@ -71,6 +86,70 @@
     });
     bar.hidden = hiddenPositions.size === 0;
   }
+
+  // --- panel height: every panel's metrics in view at once ----------------------------------
+  // Each answer scrolls inside a height chosen so that a turn's rows of panels, metrics
+  // included, fit in the board's visible height (app.css has a fixed guess without this).
+
+  const FOOT_RESERVE = 44; // a streaming panel's metrics are not there yet: keep their room
+  let fitQueued = false;
+  let fitKey = "";
+
+  function fitPanelsSoon() {
+    if (fitQueued) return;
+    fitQueued = true;
+    requestAnimationFrame(() => { fitQueued = false; fitPanels(); });
+  }
+
+  function chromeOf(panel) {
+    const style = getComputedStyle(panel);
+    let height = parseFloat(style.paddingTop) + parseFloat(style.paddingBottom) +
+      parseFloat(style.borderTopWidth) + parseFloat(style.borderBottomWidth);
+    let foot = false;
+    for (const child of panel.children) {
+      if (child.matches(".answer, textarea.raw") || child.offsetParent === null) continue;
+      const own = getComputedStyle(child);
+      height += child.getBoundingClientRect().height + parseFloat(own.marginTop) +
+        parseFloat(own.marginBottom);
+      if (child.matches(".panel-foot")) foot = true;
+    }
+    return height + (foot ? 0 : FOOT_RESERVE);
+  }
+
+  function fitPanels() {
+    const board = document.getElementById("board");
+    // Only where the board is its own scrolling area above the composer (app.css, on screens
+    // big enough); elsewhere the page scrolls and app.css's guess stands.
+    if (!board || getComputedStyle(board).overflowY === "visible") return;
+    const visibleHeight = board.clientHeight;
+    const grids = Array.from(document.querySelectorAll(".panels"));
+    const key = [visibleHeight, board.clientWidth, ...grids.map((grid) =>
+      [".panel", ".panel-foot", ".run-error", ".reasoning:not(:empty)", ".is-expanded"]
+        .map((part) => grid.querySelectorAll(part).length).join(":") + ":" + grid.dataset.visible
+    )].join(",");
+    if (key === fitKey) return;
+    fitKey = key;
+    const contentTop = board.getBoundingClientRect().top - board.scrollTop;
+    grids.forEach((grid) => {
+      const panels = Array.from(grid.querySelectorAll(":scope > .panel:not(.is-hidden)"));
+      if (!panels.length) return;
+      const cols = getComputedStyle(grid).gridTemplateColumns.split(" ").length || 1;
+      const rows = Math.ceil(panels.length / cols);
+      const turn = grid.closest(".turn");
+      const first = turn && !turn.previousElementSibling;
+      const top = grid.getBoundingClientRect().top;
+      // Room above the grid: the board's head for the first turn, else the turn's prompt
+      // (a follow-up is scrolled to its top).
+      const above = first || !turn ? top - contentTop : top - turn.getBoundingClientRect().top;
+      const gap = parseFloat(getComputedStyle(grid).rowGap) || 0;
+      const bottom = parseFloat(getComputedStyle(board).paddingBottom) || 0;
+      const chrome = Math.max(...panels.map(chromeOf));
+      const room = (visibleHeight - above - bottom - gap * (rows - 1)) / rows - chrome - 2;
+      grid.style.setProperty("--answer-max", Math.max(Math.floor(room), 72) + "px");
+    });
+  }
+
+  window.addEventListener("resize", () => { fitKey = ""; fitPanelsSoon(); });
 
   async function copyPanel(panel, button) {
     const raw = panel.querySelector("textarea.raw");
@@ -210,10 +289,17 @@
     applyPanelLayout();
   });
 
-  document.addEventListener("htmx:wsOpen", () => {
+  document.addEventListener("htmx:wsOpen", (event) => {
     framesSeen = 0;
     const status = document.getElementById("connection");
     if (status) { status.textContent = ""; status.className = "connection"; }
+    // A reloaded page (or a second tab, or a socket back after a restart) shows panels that
+    // may still stream: ask for the board as it is now, and follow what still streams.
+    const comparison = document.getElementById("comparison-id")?.value;
+    const unfinished = document.querySelector(".panel.status-pending, .panel.status-streaming");
+    if (comparison && unfinished) {
+      event.detail.socketWrapper.send(JSON.stringify({ action: "attach", comparison: comparison }));
+    }
   });
 
   document.addEventListener("htmx:wsClose", (event) => {
@@ -227,6 +313,85 @@
         ? "The connection was closed because this tab stopped reading. Reload to continue."
         : "Disconnected from the server; reconnecting…";
   });
+
+  // --- said next to the composer ----------------------------------------------------------
+
+  function showNotice(text, level) {
+    const notice = document.getElementById("notice");
+    if (!notice) return;
+    notice.className = "notice notice-" + (level || "error");
+    notice.setAttribute("role", level === "info" ? "status" : "alert");
+    notice.textContent = text;
+  }
+
+  function kib(bytes) { return Math.ceil(bytes / 1024).toLocaleString("en"); }
+
+  // A frame over the server's limit is refused here, before it is sent, in the same words.
+  document.addEventListener("htmx:wsBeforeSend", (event) => {
+    const max = Number(composer()?.dataset.maxFrameBytes || 0);
+    const message = event.detail?.message;
+    if (!max || typeof message !== "string" || message.length * 3 <= max) return;
+    const size = new TextEncoder().encode(message).length;
+    if (size <= max) return;
+    event.preventDefault();
+    showNotice(
+      "Too large to send: the prompt and system prompt come to " + kib(size) +
+      " KiB, and a message is at most " + kib(max) + " KiB. Shorten them and send again."
+    );
+  });
+
+  // --- while streaming: silent panels, answers that follow their stream ---------------------
+
+  const STALL_MS = 6000;
+  const lastDelta = new Map(); // run id -> when a frame last brought it text (or started it)
+  // A delta for the panel's text or reasoning, the panel itself, or a new state for it.
+  const PANEL_IDS = /(?:beforeend:#[tr]-|id="run-|id="s-)(\d+)/g;
+  let following = [];
+  let turnCount = 0;
+
+  document.addEventListener("htmx:wsBeforeMessage", (event) => {
+    const message = event.detail?.message;
+    if (typeof message !== "string") return;
+    const now = performance.now();
+    for (const match of message.matchAll(PANEL_IDS)) lastDelta.set(match[1], now);
+    following = Array.from(document.querySelectorAll(".answer.streaming, .panel .reasoning"))
+      .filter((box) => box.scrollHeight - box.scrollTop - box.clientHeight < 24)
+      .map((box) => box.id);
+    turnCount = document.querySelectorAll("#turns .turn").length;
+  });
+
+  document.addEventListener("htmx:wsAfterMessage", () => {
+    following.forEach((id) => {
+      const box = document.getElementById(id);
+      // A finished panel's answer starts from its top again; a streaming one follows.
+      if (!box || !(box.matches(".streaming") || box.matches(".reasoning"))) return;
+      if (box.scrollHeight > box.clientHeight) box.scrollTop = box.scrollHeight;
+    });
+    following = [];
+    const turns = document.querySelectorAll("#turns .turn");
+    if (turnCount && turns.length > turnCount) {
+      turns[turns.length - 1].scrollIntoView({ block: "start" });
+    }
+    showStalls();
+  });
+
+  function showStalls() {
+    const now = performance.now();
+    document.querySelectorAll(".panel").forEach((panel) => {
+      const stall = panel.querySelector(".panel-stall");
+      if (!stall) return;
+      const id = panel.id.replace("run-", "");
+      const state = document.getElementById("s-" + id)?.textContent.trim() || "";
+      const live = panel.querySelector(".answer.streaming") &&
+        /^(waiting|thinking|streaming)/.test(state);
+      if (!live) lastDelta.delete(id); // queued, loading a model, done: not a silence
+      else if (!lastDelta.has(id)) lastDelta.set(id, now);
+      const silent = live ? now - lastDelta.get(id) : 0;
+      const text = silent >= STALL_MS ? "no tokens for " + Math.floor(silent / 1000) + " s…" : "";
+      if (stall.textContent !== text) stall.textContent = text;
+    });
+  }
+  setInterval(showStalls, 1000);
 
   document.addEventListener("DOMContentLoaded", () => {
     if (window.location.hash === "#share") document.getElementById("share")?.setAttribute("open", "");
