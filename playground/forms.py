@@ -33,6 +33,14 @@ FORM_FIELDS = frozenset(
 )
 IGNORED_FIELDS = frozenset({"HEADERS", "csrfmiddlewaretoken", "model_search"})
 LIST_FIELDS = frozenset({"models", "panel_temperature", "panel_max_tokens"})
+# Every message here says in its own words what it is about; a Django message that does not
+# ("Enter a whole number.") gets the thing's plain name before it, never a field name.
+PLAIN_LABELS = {
+    "temperature": "The temperature",
+    "max_tokens": "Max tokens",
+    "comparison": "The comparison to continue",
+    "system": "The system prompt",
+}
 
 
 class FrameError(ValueError):
@@ -63,18 +71,21 @@ def payload_to_data(payload: Mapping[str, Any]) -> MultiValueDict[str, str]:
     """A decoded JSON payload as form data; refuses unknown fields and non-text values."""
     unknown = sorted(set(payload) - FORM_FIELDS - IGNORED_FIELDS - {"action"})
     if unknown:
-        raise FrameError(f"Unknown field(s): {', '.join(unknown)}.")
+        raise FrameError(
+            f"Unknown field(s) in the request ({', '.join(unknown)[:80]}): this page never "
+            "sends them; reload it and try again."
+        )
     data: MultiValueDict[str, str] = MultiValueDict()
     for key, value in payload.items():
         if key in IGNORED_FIELDS or key == "action":
             continue
         values = value if isinstance(value, list) else [value]
         if len(values) > 1 and key not in LIST_FIELDS:
-            raise FrameError(f"Field {key!r} takes one value, got {len(values)}.")
+            raise FrameError(f"The request had {len(values)} values where one was expected.")
         cleaned: list[str] = []
         for item in values:
             if isinstance(item, bool) or not isinstance(item, str | int | float):
-                raise FrameError(f"Field {key!r} must be text or a number.")
+                raise FrameError("The request had a value that must be text or a number.")
             cleaned.append(str(item))
         if key == "models":
             cleaned = [name.strip() for item in cleaned for name in item.split(",") if name.strip()]
@@ -85,11 +96,31 @@ def payload_to_data(payload: Mapping[str, Any]) -> MultiValueDict[str, str]:
 class CompareForm(forms.Form):
     """One prompt for 1 to N panels, each with its own temperature and max tokens."""
 
-    prompt = forms.CharField(strip=False, widget=forms.Textarea(attrs={"rows": 4}))
+    prompt = forms.CharField(
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        error_messages={"required": "Write a prompt first."},
+    )
     system = forms.CharField(required=False, strip=False, widget=forms.Textarea(attrs={"rows": 2}))
     models = forms.CharField(required=False)  # a list; read with getlist in clean()
-    temperature = forms.FloatField(required=False, min_value=0.0, max_value=2.0)
-    max_tokens = forms.IntegerField(required=False, min_value=1)
+    temperature = forms.FloatField(
+        required=False,
+        min_value=0.0,
+        max_value=2.0,
+        error_messages={
+            "invalid": "The temperature must be a number.",
+            "min_value": "The temperature must be between 0 and 2.",
+            "max_value": "The temperature must be between 0 and 2.",
+        },
+    )
+    max_tokens = forms.IntegerField(
+        required=False,
+        min_value=1,
+        error_messages={
+            "invalid": "Max tokens must be a whole number.",
+            "min_value": "Max tokens must be at least 1.",
+        },
+    )
     same_settings = forms.BooleanField(required=False)
     comparison = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
@@ -140,11 +171,15 @@ class CompareForm(forms.Form):
             return cleaned  # a follow-up goes to the comparison's own panels
         if not names:
             if self.require_models:
-                self.add_error("models", "Pick at least one model.")
+                self.add_error(
+                    "models", "Pick at least one model: “Add model” is above the prompt."
+                )
             return cleaned
         if len(names) > self.limits.max_panels:
             self.add_error(
-                "models", f"{len(names)} models picked; at most {self.limits.max_panels} panels."
+                "models",
+                f"{len(names)} models picked; a comparison has at most "
+                f"{self.limits.max_panels} panels.",
             )
             return cleaned
         try:
@@ -214,11 +249,19 @@ class CompareForm(forms.Form):
         )
 
     def error_text(self) -> str:
-        """Every error in one line, for a websocket error frame or the terminal."""
+        """Every error in one line of plain words (no field names), for a websocket notice
+        or the terminal."""
+        return " ".join(self.error_text_for(field) for field in self.errors)
+
+    def error_text_for(self, field: str) -> str:
+        """One field's errors in plain words."""
+        label = PLAIN_LABELS.get(field, "")
         messages: list[str] = []
-        for field, errors in self.errors.items():
-            label = "" if field == "__all__" else f"{field}: "
-            messages.extend(f"{label}{error}" for error in errors)
+        for error in self.errors.get(field, []):
+            text = str(error)
+            if label and not text.lower().startswith(label.lower()):
+                text = f"{label}: {text[:1].lower()}{text[1:]}"
+            messages.append(text)
         return " ".join(messages)
 
 

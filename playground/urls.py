@@ -29,6 +29,7 @@ urlpatterns = [
     path("s/<str:token>/export.<str:fmt>", views.shared_export, name="shared_export"),
     path("history/", views.history, name="history"),
     path("estimate/", views.estimate, name="estimate"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("accounts/data/", views.my_data, name="my_data"),
     path("accounts/", include(account_urls)),
     path("admin/", admin.site.urls),

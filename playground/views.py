@@ -13,8 +13,15 @@ from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch, Q, Sum
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponsePermanentRedirect,
+)
 from django.shortcuts import get_object_or_404, redirect, render
+from django.templatetags.static import static
 from django.views.decorators.http import require_GET, require_POST
 
 from inference.backends.base import Message
@@ -58,16 +65,52 @@ class Preset:
     max_tokens: int | None = None
 
 
+def _names(names: list[str]) -> str:
+    """`a`, `a and b`, `a, b and c`."""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _dropped_notice(unknown: list[str], extra: list[str], unavailable: list[str]) -> str:
+    """What a deep link asked for that the page could not pre-fill, in plain words."""
+    parts: list[str] = []
+    if unknown:
+        plural = len(unknown) > 1
+        parts.append(
+            f"{_names(unknown)} {'are' if plural else 'is'} not in the model catalogue, "
+            f"so {'they were' if plural else 'it was'} left out."
+        )
+    if extra:
+        limit = playground_settings().max_panels
+        parts.append(
+            f"A comparison has at most {limit} panels, so {_names(extra)} "
+            f"{'were' if len(extra) > 1 else 'was'} left out."
+        )
+    parts.extend(unavailable)
+    return " ".join(parts)
+
+
 def _picker_context(presets: list[tuple[str, float | None, int | None]]) -> dict[str, Any]:
     choices = model_choices()
     by_name = {choice.name: choice for choice in choices}
     limits = playground_settings()
-    selected = [
+    known = [
         Preset(by_name[name], temperature, max_tokens)
         for name, temperature, max_tokens in presets
         if name in by_name
     ]
-    return {"choices": choices, "selected": selected[: limits.max_panels], "limits": limits}
+    unknown = list(dict.fromkeys(name for name, _, _ in presets if name not in by_name))
+    selected = known[: limits.max_panels]
+    extra = [preset.choice.label for preset in known[limits.max_panels :]]
+    unavailable = [
+        f"{preset.choice.label} cannot run now: {preset.choice.reason}."
+        for preset in {p.choice.name: p for p in selected if not p.choice.available}.values()
+    ]
+    return {
+        "choices": choices,
+        "selected": selected,
+        "limits": limits,
+        "dropped": _dropped_notice(unknown, extra, unavailable),
+    }
 
 
 def _prefill_from(comparison: Comparison) -> tuple[dict[str, Any], list[tuple[str, Any, Any]]]:
@@ -310,22 +353,49 @@ def my_data(request: HttpRequest) -> HttpResponse:
     return render(request, "playground/my_data.html", context, status=400 if error else 200)
 
 
+@login_not_required
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico whatever the page links: send them to the real one."""
+    return HttpResponsePermanentRedirect(static("playground/favicon.svg"))
+
+
 @require_POST
 def estimate(request: HttpRequest) -> HttpResponse:
     """Input tokens and the cost range before sending (an htmx fragment)."""
     data = request.POST
     limits = playground_settings()
     names = [n.strip() for v in data.getlist("models") for n in v.split(",") if n.strip()]
-    tokens = count_prompt_tokens(
-        data.get("system") or None, [Message(role="user", content=data.get("prompt", ""))]
+    prompt, system = data.get("prompt", ""), data.get("system", "")
+    # Said before sending, in the words the server would refuse with.
+    problems = [
+        f"The {what} is {len(text):,} characters; the limit is {limit:,}. Shorten it to send."
+        for what, text, limit in (
+            ("prompt", prompt, limits.max_prompt_chars),
+            ("system prompt", system, limits.max_system_chars),
+        )
+        if len(text) > limit
+    ]
+    if len(names) > limits.max_panels:
+        problems.append(
+            f"{len(names)} models picked; a comparison has at most {limits.max_panels} panels."
+        )
+    tokens = (
+        0
+        if problems  # no counting of an oversized prompt
+        else count_prompt_tokens(system or None, [Message(role="user", content=prompt)])
     )
-    error = ""
     try:
         resolved = resolve_models(names[: limits.max_panels]) if names else []
     except (UnknownModelError, ModelUnavailableError) as exc:
-        resolved, error = [], str(exc)
+        resolved = []
+        problems.append(str(exc))
     form = CompareForm(data, require_models=False)
-    form.is_valid()
+    if not form.is_valid():
+        for field in ("temperature", "max_tokens"):
+            if field in form.errors:
+                problems.append(form.error_text_for(field))
+    error = " ".join(problems)
     max_tokens = form.cleaned_data.get("max_tokens") or limits.default_max_tokens
     low, high, unknown = Decimal(0), Decimal(0), []
     for model in resolved:
