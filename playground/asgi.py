@@ -26,6 +26,21 @@ sys.setswitchinterval(0.001)
 # after a load returns to what it was before.
 threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
 
+
+def _start_live_hub() -> None:
+    """Name this process, sweep the runs of dead ones, start checkpoints and heartbeats, and
+    stop and save every run on SIGTERM/SIGINT (see playground.hub)."""
+    from playground.hub import current_hub
+
+    current_hub().start()
+
+
+if "twisted.internet.reactor" in sys.modules:  # daphne (or its runserver) serves this app
+    from twisted.internet import reactor
+
+    # Twisted fires "startup" just before the asyncio loop runs: start a moment later.
+    reactor.callWhenRunning(reactor.callLater, 0, _start_live_hub)
+
 from playground.origin import SameOriginValidator  # noqa: E402
 
 # Websockets only from this site's own origin (scheme, host and port), as Django's CSRF check.

@@ -211,7 +211,7 @@ class CompareConsumer(AsyncWebsocketConsumer):
             return services.comparison_prepare(user=self.user, request=request)
 
         plan = await database_sync_to_async(prepare)()
-        await self._start(plan, followup=plan.turn.pk is not None)
+        await self._start(plan, followup=plan.turn.index > 0)
 
     async def _retry(self, run_id: int) -> None:
         if self.live is not None and self.live.is_streaming(run_id):

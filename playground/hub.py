@@ -77,11 +77,19 @@ class LiveHub:
 
     # --- start and stop ------------------------------------------------------------------
 
-    async def ensure_started(self) -> None:
+    def start(self) -> asyncio.Future[None]:
         """Name this process, sweep dead ones, and start the periodic work (once)."""
-        if self._started is None:
+        failed = (
+            self._started is not None
+            and self._started.done()
+            and (self._started.cancelled() or self._started.exception() is not None)
+        )
+        if self._started is None or failed:  # a database down at start is retried
             self._started = asyncio.ensure_future(self._start())
-        await asyncio.shield(self._started)
+        return self._started
+
+    async def ensure_started(self) -> None:
+        await asyncio.shield(self.start())
 
     async def _start(self) -> None:
         limits = playground_settings()
