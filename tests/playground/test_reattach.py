@@ -152,6 +152,7 @@ async def test_a_page_on_a_comparison_that_ended_meanwhile_shows_its_final_state
     grace(5.0)
     sim.set("alpha", Scenario(text="Short and done."))
     communicator, connected, _ = await ws_connect(user)
+    assert connected
     log = FrameLog()
     await communicator.send_to(text_data=compare_frame(["sim:alpha"]))
     await read_until(communicator, log, lambda lg: len(run_ids(lg)) == 1)
@@ -162,6 +163,7 @@ async def test_a_page_on_a_comparison_that_ended_meanwhile_shows_its_final_state
 
     # A page rendered while it streamed attaches after it ended: it gets the final panel.
     page, connected, _ = await ws_connect(user)
+    assert connected
     seen = FrameLog()
     await page.send_to(text_data=json.dumps({"action": "attach", "comparison": comparison_id}))
     await read_until(page, seen, lambda lg: any("innerHTML" in f for _, f in lg.frames))
