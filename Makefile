@@ -5,6 +5,11 @@ BIN := $(VENV)/bin
 # The CPU build of torch on this kind of machine; override for a CUDA build, e.g. TORCH_SPEC=torch
 TORCH_SPEC ?= torch==2.13.0
 DEV_ENV := DJANGO_DEBUG=$${DJANGO_DEBUG:-1}
+# Where `make run` serves (ADDRPORT=0.0.0.0:8080 make run); printed links follow it.
+ADDRPORT ?= 127.0.0.1:8000
+# daphne refuses websocket messages over 1 MiB by default, before the playground can say
+# why; let them reach it (it answers anything over its own 1 MiB limit with a message).
+WS_LIMITS := --websocket-max-message-size 2097152 --websocket-max-frame-size 2097152
 
 .PHONY: run demo test lint install install-dev migrate clean
 
@@ -27,10 +32,10 @@ install-dev: $(VENV)/.installed-dev
 migrate: install
 	$(DEV_ENV) $(BIN)/python manage.py migrate --noinput
 	$(DEV_ENV) $(BIN)/python manage.py load_catalog
-	$(DEV_ENV) $(BIN)/python manage.py ensure_admin
+	$(DEV_ENV) PLAYGROUND_BASE_URL=$${PLAYGROUND_BASE_URL:-http://$(ADDRPORT)} $(BIN)/python manage.py ensure_admin
 
 run: migrate
-	$(DEV_ENV) $(BIN)/python manage.py runserver 127.0.0.1:8000
+	$(DEV_ENV) $(BIN)/python manage.py runserver $(WS_LIMITS) $(ADDRPORT)
 
 demo: migrate
 	$(DEV_ENV) $(BIN)/python manage.py demo
