@@ -403,7 +403,7 @@ class ErrorMapper:
         status: int | None = None,
         retry_after: float | None = None,
         retryable: bool | None = None,
-        detail: str = "",
+        staff_detail: str = "",
     ) -> BackendError:
         text = f"{self.label}: {cls.label}"
         if where:
@@ -419,7 +419,7 @@ class ErrorMapper:
             provider_type=info.types[0] if info.types else None,
             retry_after=retry_after if retry_after is not None else info.retry_after,
             retryable=retryable,
-            detail=_shorten(redact(detail, self.secret), 1000) if detail else "",
+            detail=_shorten(redact(staff_detail, self.secret), 1000) if staff_detail else "",
         )
 
     def from_response(self, status: int, headers: Mapping[str, str], body: bytes) -> BackendError:
@@ -483,19 +483,23 @@ class ErrorMapper:
             return self._make(UpstreamTimeoutError, where, ErrorInfo(), retryable=False)
         if isinstance(exc, httpx.TimeoutException):
             return self._make(
-                UpstreamTimeoutError, "sending the request", quiet, retryable=True, detail=detail
+                UpstreamTimeoutError,
+                "sending the request",
+                quiet,
+                retryable=True,
+                staff_detail=detail,
             )
         if isinstance(exc, httpx.ConnectError):
             where = f"could not connect to {target}"
-            return self._make(UpstreamError, where, quiet, retryable=True, detail=detail)
+            return self._make(UpstreamError, where, quiet, retryable=True, staff_detail=detail)
         if in_body and isinstance(exc, httpx.TransportError):
             where = "connection broke mid-stream"
-            return self._make(TruncatedStreamError, where, quiet, detail=detail)
+            return self._make(TruncatedStreamError, where, quiet, staff_detail=detail)
         if isinstance(exc, httpx.TransportError):
             where = f"connection to {target} failed"
-            return self._make(UpstreamError, where, quiet, retryable=True, detail=detail)
+            return self._make(UpstreamError, where, quiet, retryable=True, staff_detail=detail)
         where = type(exc).__name__
-        return self._make(UpstreamError, where, quiet, retryable=False, detail=detail)
+        return self._make(UpstreamError, where, quiet, retryable=False, staff_detail=detail)
 
     def total_timeout(self, config: HostConfig) -> UpstreamTimeoutError:
         """The stream took longer than the host's total timeout."""
