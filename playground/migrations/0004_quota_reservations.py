@@ -7,39 +7,89 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('playground', '0003_share_options'),
+        ("playground", "0003_share_options"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='run',
-            name='error_detail',
-            field=models.TextField(blank=True, help_text='For staff only: what the error message leaves out (e.g. the address that refused the connection). Never shown to users or share viewers.'),
+            model_name="run",
+            name="error_detail",
+            field=models.TextField(
+                blank=True,
+                help_text="For staff only: what the error message leaves out (e.g. the address that refused the connection). Never shown to users or share viewers.",
+            ),
         ),
         migrations.CreateModel(
-            name='QuotaStart',
+            name="QuotaStart",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created', models.DateTimeField(default=django.utils.timezone.now)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='quota_starts', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="quota_starts",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='RunCharge',
+            name="RunCharge",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('reserved', models.DecimalField(blank=True, decimal_places=8, help_text='The most it could cost: input plus max tokens of output.', max_digits=16, null=True)),
-                ('cost', models.DecimalField(blank=True, decimal_places=8, max_digits=16, null=True)),
-                ('settled', models.BooleanField(default=False, help_text='Set when the run finished.')),
-                ('run', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='charge', to='playground.run')),
-                ('start', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='charges', to='playground.quotastart')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "reserved",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=8,
+                        help_text="The most it could cost: input plus max tokens of output.",
+                        max_digits=16,
+                        null=True,
+                    ),
+                ),
+                (
+                    "cost",
+                    models.DecimalField(blank=True, decimal_places=8, max_digits=16, null=True),
+                ),
+                (
+                    "settled",
+                    models.BooleanField(default=False, help_text="Set when the run finished."),
+                ),
+                (
+                    "run",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="charge",
+                        to="playground.run",
+                    ),
+                ),
+                (
+                    "start",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="charges",
+                        to="playground.quotastart",
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='quotastart',
-            index=models.Index(fields=['user', 'created'], name='quota_start_user_created'),
+            model_name="quotastart",
+            index=models.Index(fields=["user", "created"], name="quota_start_user_created"),
         ),
     ]
