@@ -17,7 +17,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db import DatabaseError
 
 from inference.catalog import ModelUnavailableError, UnknownModelError
-from playground import fragments, selectors, services
+from playground import fragments, remote, selectors, services
 from playground.conf import playground_settings
 from playground.forms import CompareForm, FrameError, payload_to_data
 from playground.hub import current_hub
@@ -63,6 +63,7 @@ class CompareConsumer(AsyncWebsocketConsumer):
         await self.hub.ensure_started()
         # The comparison this tab follows (it may outlive the socket: see LiveComparison).
         self.live: LiveComparison | None = None
+        self.remote: int | None = None  # or a comparison streaming in another process
         # A start (validate, prepare, save) runs beside the socket's message loop, so a stop
         # or a closed tab is heard at once even while the database is slow.
         self.starting: asyncio.Task[None] | None = None
@@ -88,8 +89,7 @@ class CompareConsumer(AsyncWebsocketConsumer):
         if self.starting is not None:
             self.starting.cancel()
             await asyncio.gather(self.starting, return_exceptions=True)
-        if self.live is not None:
-            await self.live.detach(self.sink)  # the runs go on for the reattach grace
+        await self._unfollow()  # the runs go on for the reattach grace
         await self.sink.aclose()
         if self.channel_layer is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
@@ -106,11 +106,16 @@ class CompareConsumer(AsyncWebsocketConsumer):
             self.sink.ack(_int(payload.get("frames"), "frames"))
         elif action == "stop":
             run_id = _int(payload.get("run"), "run")
-            if self.live is None or not self.live.is_streaming(run_id):
+            if self.remote is not None:
+                await remote.stop(self.channel_layer, self.remote, self.user.pk, run_id)
+            elif self.live is None or not self.live.is_streaming(run_id):
                 raise FrameError("That panel is not streaming.")
-            await self.live.stop(run_id)
+            else:
+                await self.live.stop(run_id)
         elif action == "stop_all":
-            if self.live is not None:
+            if self.remote is not None:
+                await remote.stop(self.channel_layer, self.remote, self.user.pk, None)
+            elif self.live is not None:
                 await self.live.stop()
         elif action in ("compare", "retry", "attach"):
             if self.starting is not None and not self.starting.done():
@@ -272,23 +277,33 @@ class CompareConsumer(AsyncWebsocketConsumer):
 
         comparison, turns, runs = await database_sync_to_async(read)()
         live = self.hub.get(comparison_id)
-        if live is not None and live.owner_id != self.user.pk:
-            live = None
-        shown = live.snapshot_runs(runs, self.sink) if live else [(run, False) for run in runs]
-        streaming = any(is_live for _, is_live in shown)
-        frame = await asyncio.to_thread(
-            fragments.board_snapshot, comparison, turns, [run for run, _ in shown], streaming
-        )
+        if live is not None and live.owner_id == self.user.pk:
+            if self.live is not live:
+                await self._unfollow()
+                self.live = live
+            await live.show_and_follow(comparison, turns, runs, self.sink)
+            return
+        # Not streaming here: show it as saved; if it streams in another process, that
+        # process sends its live board and deltas through the channel layer.
+        frame = await asyncio.to_thread(fragments.board_snapshot, comparison, turns, runs, False)
         await self.sink.send(frame)
-        if live is not None:
-            await self._follow(live)
-            await live.caught_up_finished(self.sink)
+        if self.hub.crosses_processes and any(not run.is_final for run in runs):
+            await self._unfollow()
+            self.remote = comparison_id
+            await remote.attach(self.channel_layer, comparison_id, self.user.pk, self.channel_name)
+
+    async def _unfollow(self) -> None:
+        if self.live is not None:
+            await self.live.detach(self.sink)
+            self.live = None
+        if self.remote is not None:
+            await remote.detach(self.channel_layer, self.remote, self.channel_name)
+            self.remote = None
 
     async def _follow(self, live: LiveComparison) -> None:
         """This tab now follows `live` (and no longer the comparison it followed before)."""
         if self.live is not live:
-            if self.live is not None:
-                await self.live.detach(self.sink)
+            await self._unfollow()
             self.live = live
         live.attach(self.sink)
 
@@ -324,12 +339,17 @@ class CompareConsumer(AsyncWebsocketConsumer):
             await self.live.detach(self.sink)
         await self.close(code=code)
 
+    async def live_frame(self, event: dict[str, Any]) -> None:
+        """A frame of a comparison this tab follows in another process."""
+        if self.remote is not None and event.get("comparison") == self.remote:
+            await self.sink.send(str(event.get("text", "")))
+
     async def session_ended(self, event: dict[str, Any]) -> None:
         """The user logged out or was deactivated: stop this tab's runs and close it."""
         self.sink.closed = True
         if self.live is not None:
             await self.live.stop()
-            await self.live.detach(self.sink)
+        await self._unfollow()
         await self.close(code=UNAUTHENTICATED_CLOSE_CODE)
 
 

@@ -22,10 +22,13 @@ import weakref
 from typing import Any
 
 from channels.db import database_sync_to_async
+from channels.exceptions import ChannelFull
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import DatabaseError, InterfaceError
 
-from playground import durability
+from playground import durability, remote, selectors
 from playground.conf import playground_settings
+from playground.live import SocketSink
 from playground.live_comparison import LiveComparison
 from playground.streaming import LivePanel
 
@@ -53,7 +56,17 @@ class LiveHub:
         self.comparisons: dict[int, LiveComparison] = {}
         self._started: asyncio.Future[None] | None = None
         self._maintenance: asyncio.Task[None] | None = None
+        self._listener: asyncio.Task[None] | None = None
         self.shutting_down = False
+        # Crossing processes (a channel layer other than the in-memory one): this hub's
+        # channel, and the sockets of other processes that follow comparisons streaming here.
+        self.layer: Any = get_channel_layer()
+        self.crosses_processes = self.layer is not None and not isinstance(
+            self.layer, InMemoryChannelLayer
+        )
+        self.channel = ""
+        self.remote_followers: dict[str, tuple[LiveComparison, SocketSink]] = {}
+        self._background: set[asyncio.Future[Any]] = set()
 
     # --- the registry --------------------------------------------------------------------
 
@@ -61,12 +74,29 @@ class LiveHub:
         return self.comparisons.get(comparison_id)
 
     def register(self, live: LiveComparison) -> None:
-        if live.comparison_id is not None:
-            self.comparisons[live.comparison_id] = live
+        if live.comparison_id is None or self.comparisons.get(live.comparison_id) is live:
+            return
+        self.comparisons[live.comparison_id] = live
+        if self.crosses_processes and self.channel:
+            group = remote.group_for(live.comparison_id)
+            self._in_background(self.layer.group_add(group, self.channel))
 
     def unregister(self, live: LiveComparison) -> None:
-        if live.comparison_id is not None and self.comparisons.get(live.comparison_id) is live:
-            del self.comparisons[live.comparison_id]
+        if live.comparison_id is None or self.comparisons.get(live.comparison_id) is not live:
+            return
+        del self.comparisons[live.comparison_id]
+        if self.crosses_processes and self.channel:
+            group = remote.group_for(live.comparison_id)
+            self._in_background(self.layer.group_discard(group, self.channel))
+        for reply, (followed, follower) in list(self.remote_followers.items()):
+            if followed is live:
+                del self.remote_followers[reply]
+                self._in_background(follower.aclose())
+
+    def _in_background(self, work: Any) -> None:
+        future = asyncio.ensure_future(work)
+        self._background.add(future)
+        future.add_done_callback(self._background.discard)
 
     def live_for(self, *, comparison_id: int | None, owner_id: int) -> LiveComparison:
         """The comparison's live object here, or a new one (not registered until saved)."""
@@ -98,6 +128,11 @@ class LiveHub:
         )
         await self._sweep()
         self._maintenance = asyncio.create_task(self._maintain(), name="live-hub-maintenance")
+        if self.crosses_processes:
+            # The default prefix: channels_redis receives every process-local channel
+            # through one shared key, so a channel of another prefix would starve the rest.
+            self.channel = await self.layer.new_channel()
+            self._listener = asyncio.create_task(self._listen(), name="live-hub-listener")
         self._on_server_shutdown()
         logger.info(
             "Process %s: checkpoints every %.1f s, reattach grace %.1f s",
@@ -135,11 +170,83 @@ class LiveHub:
                 logger.error("%s comparisons were not saved before shutdown", len(pending))
         if self._maintenance is not None:
             self._maintenance.cancel()
+        if self._listener is not None:
+            self._listener.cancel()
         if not any(live.busy for live in lives):
             try:
                 await database_sync_to_async(durability.process_retire)(process_id=self.process_id)
             except (DatabaseError, InterfaceError):
                 logger.warning("Could not retire process %s", self.process_id, exc_info=True)
+
+    # --- sockets of other processes ------------------------------------------------------
+
+    async def _listen(self) -> None:
+        handlers = {
+            remote.ATTACH: self._remote_attach,
+            remote.STOP: self._remote_stop,
+            remote.DETACH: self._remote_detach,
+        }
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+                handler = handlers.get(message.get("type"))
+                if handler is not None:
+                    await handler(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("Could not handle a message from another process")
+                await asyncio.sleep(0.5)
+
+    def _owned(self, message: dict[str, Any]) -> LiveComparison | None:
+        live = self.get(int(message.get("comparison") or 0))
+        if live is None or live.owner_id != message.get("user"):
+            return None
+        return live
+
+    async def _remote_attach(self, message: dict[str, Any]) -> None:
+        live = self._owned(message)
+        if live is None or live.comparison_id is None:
+            return
+        reply, comparison_id = str(message["reply"]), live.comparison_id
+        limits = playground_settings()
+
+        async def send(text: str) -> None:
+            try:
+                await self.layer.send(reply, remote.frame(comparison_id, text))
+            except ChannelFull:
+                await self._remote_detach({"reply": reply})
+
+        async def close(code: int) -> None:
+            await self._remote_detach({"reply": reply})
+
+        # Flow control stays with the socket's own process; here, only coalescing.
+        follower = SocketSink(
+            send=send,
+            close=close,
+            window=limits.coalesce_seconds,
+            ack_window=2**31,
+            slow_client_seconds=limits.slow_client_seconds,
+        )
+        self.remote_followers[reply] = (live, follower)
+        comparison, turns, runs = await database_sync_to_async(selectors.comparison_board)(
+            comparison_id=comparison_id, owner_id=live.owner_id
+        )
+        await live.show_and_follow(comparison, turns, runs, follower)
+
+    async def _remote_stop(self, message: dict[str, Any]) -> None:
+        live = self._owned(message)
+        if live is not None:
+            run = message.get("run")
+            await live.stop(None if run is None else int(run))
+
+    async def _remote_detach(self, message: dict[str, Any]) -> None:
+        found = self.remote_followers.pop(str(message.get("reply")), None)
+        if found is not None:
+            live, follower = found
+            follower.closed = True
+            await live.detach(follower)
+            await follower.aclose()
 
     # --- periodic work -------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from playground import fragments
 from playground.conf import playground_settings
-from playground.models import Run
+from playground.models import Comparison, Run, Turn
 from playground.services import PanelStart, StartPlan
 from playground.streaming import LivePanel, apply_outcome, run_panel
 
@@ -167,6 +167,19 @@ class LiveComparison:
             follower.caught_up(panel)
             shown.append((run, True))
         return shown
+
+    async def show_and_follow(
+        self, comparison: Comparison, turns: Sequence[Turn], runs: Sequence[Run], follower: Follower
+    ) -> None:
+        """Send a socket that attaches the board as it is now, then follow on from there."""
+        shown = self.snapshot_runs(runs, follower)
+        streaming = any(is_live for _, is_live in shown)
+        frame = await asyncio.to_thread(
+            fragments.board_snapshot, comparison, turns, [run for run, _ in shown], streaming
+        )
+        await follower.send(frame)
+        self.attach(follower)
+        await self.caught_up_finished(follower)
 
     # --- what the runs tell it (a PanelSink) --------------------------------------------------
 

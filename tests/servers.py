@@ -15,11 +15,12 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connection
@@ -199,3 +200,30 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 60, step: float =
             return False
         time.sleep(step)
     return True
+
+
+@pytest.fixture
+def servers() -> Iterator[Callable[..., Daphne]]:
+    """Start daphne processes by name (with extra environment); all stopped at the end."""
+    started: list[Daphne] = []
+
+    def make(name: str, **env: str) -> Daphne:
+        server = Daphne(name, env=env).start()
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+def redis_url() -> str | None:
+    """A Redis for several processes' channel layer: REDIS_URL, or this machine's own."""
+    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    try:
+        import redis
+
+        redis.Redis.from_url(url, socket_timeout=2).ping()
+    except Exception:
+        return None
+    return url

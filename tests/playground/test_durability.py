@@ -18,7 +18,7 @@ from inference.testing import Scenario
 from inference.tokens import count_tokens
 from playground.models import Run, ServerProcess
 from tests.helpers import compare_frame, run_ids
-from tests.servers import Daphne, Socket, session_cookie, wait_until
+from tests.servers import Daphne, Socket, servers, session_cookie, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -49,20 +49,6 @@ def runs_by_id(ids: dict[str, int]) -> dict[int, Run]:
 
 def live_runs() -> int:
     return Run.objects.filter(status__in=Run.LIVE_STATUSES).count()
-
-
-@pytest.fixture
-def servers():
-    started: list[Daphne] = []
-
-    def make(name: str, **env: str) -> Daphne:
-        server = Daphne(name, env=env).start()
-        started.append(server)
-        return server
-
-    yield make
-    for server in started:
-        server.stop()
 
 
 async def retry_and_finish(server: Daphne, cookie: str, run_id: int) -> int:

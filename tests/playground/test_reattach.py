@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from html.parser import HTMLParser
 
@@ -14,6 +15,7 @@ from asgiref.sync import sync_to_async
 from inference.testing import Scenario
 from playground.models import Run
 from tests.helpers import FrameLog, compare_frame, read_until, run_ids, until, ws_connect
+from tests.servers import Socket, redis_url, servers, session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -211,3 +213,50 @@ async def test_a_follow_up_appends_its_turn_to_the_live_board(user, sim, sim_mod
     assert 'hx-swap-oob="beforeend:#turns"' in followup  # appended, the first turn stays
     assert 'id="turns" hx-swap-oob="innerHTML"' not in followup
     await communicator.disconnect()
+
+
+def test_a_page_on_another_process_reattaches_through_the_channel_layer(
+    user, sim, sim_models, servers
+):
+    """Two daphne processes on one database and one Redis: the tab reloads onto the other
+    process, which follows the runs still streaming in the first."""
+    url = redis_url()
+    if url is None:
+        if os.environ.get("CI"):
+            pytest.fail("Redis is required in CI")
+        pytest.skip("no Redis on this machine")
+    sim.set("alpha", Scenario(chunks=PIECES, interval=0.08))
+    env = {"REDIS_URL": url, "PLAYGROUND_REATTACH_GRACE_SECONDS": "20"}
+    first, second = servers("cross-first", **env), servers("cross-second", **env)
+    cookie = session_cookie(user)
+
+    async def scenario() -> tuple[int, str, str, FrameLog]:
+        async with Socket(first, cookie) as tab:
+            await tab.send(json.loads(compare_frame(["sim:alpha"])))
+            await tab.read_until(
+                lambda lg: len(lg.text.get(next(iter(run_ids(lg).values()), 0), "")) > 20
+            )
+            (run_id,) = run_ids(tab.log).values()
+        comparison_id = await asyncio.to_thread(lambda: Run.objects.get(pk=run_id).comparison_id)
+        async with Socket(second, cookie) as reloaded:
+            await reloaded.send({"action": "attach", "comparison": comparison_id})
+            await reloaded.read_until(lambda lg: lg.finished(run_id), 60)
+            frames = [f for _, f in reloaded.log.frames if 'id="turns"' in f]
+            live_boards = [f for f in frames if "answer streaming" in f]
+            return (
+                run_id,
+                frames[-1] if frames else "",
+                live_boards[-1] if live_boards else "",
+                reloaded.log,
+            )
+
+    run_id, _, live_board, log = asyncio.run(scenario())
+    assert live_board, "the streaming process sent no live board"
+    shown = board(live_board).texts[run_id]
+    assert FULL.startswith(shown) and len(shown) > 20
+    assert FULL.startswith(shown + log.text.get(run_id, ""))  # deltas crossed processes
+    assert log.text.get(run_id), "no delta reached the other process"
+    assert log.final_text[run_id] == FULL
+    run = Run.objects.get(pk=run_id)
+    assert run.status == Run.Status.DONE and run.text == FULL
+    assert len(sim.requests) == 1
