@@ -10,6 +10,7 @@ a fresh thread per request would record them again each time. With one generatio
 from __future__ import annotations
 
 import itertools
+import logging
 import queue
 import threading
 from collections.abc import Callable
@@ -25,6 +26,7 @@ DTYPES = ("default", "auto", "bfloat16", "float16", "float32")
 WORKER_PREFIX = "local-generate"
 
 _T = TypeVar("_T")
+logger = logging.getLogger(__name__)
 
 
 def resolve_device(requested: str | None = None) -> str:
@@ -103,7 +105,10 @@ class _Worker:
                 error = exc
             self.pool._idle_again(self)
             if job.after is not None:
-                job.after()
+                try:
+                    job.after()
+                except Exception:  # the worker must outlive any one job
+                    logger.exception("A local generation's clean-up failed")
             if job.future is not None:
                 if error is None:
                     job.future.set_result(result)
