@@ -155,7 +155,11 @@ class CompareConsumer(AsyncWebsocketConsumer):
             raise FrameError("Send JSON text frames, not binary ones.")
         limit = self.limits.max_frame_bytes
         if len(text_data) > limit or len(text_data.encode()) > limit:
-            raise FrameError(f"That message is too large (the limit is {limit // 1024} KiB).")
+            size = f"{limit / 2**20:g} MiB" if limit >= 2**20 else f"{limit // 1024} KiB"
+            raise FrameError(
+                f"That message is too large (the limit is {size}): shorten the prompt "
+                "or the system prompt."
+            )
         try:
             payload = json.loads(text_data)
         except RecursionError:

@@ -10,16 +10,22 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Case, F, Q, TextField, Value, When
 from django.utils import timezone
 
 from inference.backends.base import Message
 from inference.pricing import PriceSnapshot, TokenCounts, run_cost
 from inference.tokens import count_prompt_tokens, count_tokens
+from playground.conf import playground_settings
 from playground.models import Comparison, Run, ServerProcess
 
 logger = logging.getLogger(__name__)
@@ -52,6 +58,36 @@ def process_heartbeat(*, process_id: str, hostname: str, pid: int) -> None:
 def process_retire(*, process_id: str) -> None:
     """A clean exit: every run was saved, so the row can go."""
     ServerProcess.objects.filter(id=process_id).delete()
+
+
+@contextmanager
+def process_lease() -> Iterator[str]:
+    """A process row kept alive by a heartbeat thread, for streaming outside a server
+    (the terminal command); retired at the end. Yields the owner id for the runs."""
+    limits = playground_settings()
+    hostname, pid = socket.gethostname()[:200], os.getpid()
+    process_id = f"{hostname[:40]}:{pid}:{uuid.uuid4().hex[:12]}"
+    process_register(process_id=process_id, hostname=hostname, pid=pid)
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(limits.heartbeat_seconds):
+                try:
+                    process_heartbeat(process_id=process_id, hostname=hostname, pid=pid)
+                except DatabaseError:
+                    logger.warning("Heartbeat failed", exc_info=True)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=beat, name="heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield process_id
+    finally:
+        stop.set()
+        thread.join()
+        process_retire(process_id=process_id)
 
 
 def runs_checkpoint(*, checkpoints: Sequence[Checkpoint]) -> int:

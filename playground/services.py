@@ -42,6 +42,7 @@ class RunOutcome:
     text: str = ""
     reasoning: str = ""
     error: str = ""
+    error_detail: str = ""  # for staff only (e.g. the address that refused a connection)
     finish_reason: str = ""
     note: str = ""
     ttft_ms: float | None = None
@@ -343,9 +344,14 @@ def plan_save(*, plan: StartPlan) -> None:
         quotas.record_charges(start=quota_start, runs=runs, reservations=reservations)
 
 
-def comparison_start(*, user: AbstractBaseUser, request: CompareRequest) -> list[PanelStart]:
-    """Prepare and save a new comparison in one go (the terminal command's path)."""
+def comparison_start(
+    *, user: AbstractBaseUser, request: CompareRequest, owner: str = ""
+) -> list[PanelStart]:
+    """Prepare and save a new comparison in one go (the terminal command's path); `owner`
+    names the process that streams it (see playground.durability)."""
     plan = comparison_prepare(user=user, request=request)
+    for start in plan.starts:
+        start.run.owner = owner
     plan_save(plan=plan)
     return plan.starts
 
@@ -357,7 +363,7 @@ def run_finish(*, run_id: int, outcome: RunOutcome) -> None:
         text=outcome.text,
         reasoning=outcome.reasoning,
         error=outcome.error,
-        error_detail=getattr(outcome, "error_detail", ""),
+        error_detail=outcome.error_detail,
         finish_reason=outcome.finish_reason,
         note=outcome.note,
         ttft_ms=outcome.ttft_ms,

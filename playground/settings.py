@@ -224,6 +224,11 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # The playground's own limits (playground/conf.py); the public address goes in printed links.
+# Above the application's own 1 MiB frame limit, so an oversized frame reaches the consumer
+# and gets its message instead of a reset socket (daphne's runserver reads these; the daphne
+# command takes --websocket-max-message-size, see the Makefile and README).
+DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE = DAPHNE_WEBSOCKET_MAX_FRAME_SIZE = 2 * 1024 * 1024
+
 PLAYGROUND = {"base_url": os.environ.get("PLAYGROUND_BASE_URL", "http://127.0.0.1:8000")}
 
 # Keys at rest: Fernet keys, newest first (comma separated). Unset: one key derived from

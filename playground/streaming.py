@@ -82,6 +82,7 @@ class LivePanel:
     finish: Finish | None = None
     backend: object = None
     error: str = ""
+    error_detail: str = ""
     status: str = Run.Status.STREAMING
     note: str = ""
     save_failed: bool = False
@@ -197,6 +198,7 @@ async def stream_panel(panel: LivePanel, sink: PanelSink) -> None:
     except BackendError as exc:
         panel.status = Run.Status.ERROR
         panel.error = exc.message
+        panel.error_detail = exc.detail
     finally:
         panel.ended_at = time.monotonic()
         panel.close_timeline()
@@ -275,6 +277,7 @@ def build_outcome(panel: LivePanel) -> RunOutcome:
         text=text,
         reasoning=reasoning,
         error=panel.error,
+        error_detail=panel.error_detail,
         finish_reason=panel.finish.reason if panel.finish else "",
         note="; ".join(notes)[:200],
         ttft_ms=ms(panel.first_token_at),

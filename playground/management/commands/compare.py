@@ -24,6 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from playground import services
+from playground.durability import process_lease
 from playground.conf import playground_settings
 from playground.forms import CompareForm
 from playground.models import Run
@@ -251,15 +252,19 @@ class Command(BaseCommand):
         form = CompareForm(data)
         if not form.is_valid():
             raise CommandError(form.error_text())
-        try:
-            starts = services.comparison_start(user=user, request=form.compare_request())
-        except ComparisonRefused as exc:
-            raise CommandError(str(exc)) from exc
         # Rich writes partial lines and cursor moves: give it the stream itself, not Django's
         # OutputWrapper (which would end every write with a newline).
         out = cast(IO[str], sys.stderr if options["json"] else self.stdout._out)
-        sink = ConsoleSink(out, quiet=options["json"])
-        asyncio.run(stream_all(starts, sink))
+        # This process owns its runs while they stream, with a heartbeat, as a server does.
+        with process_lease() as owner:
+            try:
+                starts = services.comparison_start(
+                    user=user, request=form.compare_request(), owner=owner
+                )
+            except ComparisonRefused as exc:
+                raise CommandError(str(exc)) from exc
+            sink = ConsoleSink(out, quiet=options["json"])
+            asyncio.run(stream_all(starts, sink))
         comparison = starts[0].run.comparison
         url = playground_settings().base_url.rstrip("/") + reverse(
             "comparison", args=[comparison.pk]
