@@ -314,7 +314,12 @@ class CompareConsumer(AsyncWebsocketConsumer):
     def _board_fragment(self, plan: StartPlan, *, followup: bool) -> str:
         view = fragments.turn_views([plan.turn], [start.run for start in plan.starts])[0]
         if followup:
-            board = fragments.render_turn(view, controls=True, oob="beforeend:#turns")
+            # htmx appends the oob element's children: the wrapper carries the new turn.
+            board = (
+                '<div hx-swap-oob="beforeend:#turns">'
+                + fragments.render_turn(view, controls=True)
+                + "</div>"
+            )
         else:
             board = (
                 '<div id="turns" hx-swap-oob="innerHTML">'

@@ -223,7 +223,9 @@ async def test_rate_limit_always_gives_up_after_two_retries(
     sim.set("sim-model", Scenario(fault="rate_limit", fault_count=-1))
     events, error = await collect_until_error(backend_for(sim, kind))
     assert isinstance(error, RateLimitedError) and error.status == 429
-    assert [type(e) for e in events] == [Status, Status]
+    # Each retry: "retrying" (why, and for how long), then "waiting" as the next attempt starts.
+    assert [e.state for e in events if isinstance(e, Status)] == ["retrying", "waiting"] * 2
+    assert len(events) == 4
     assert len(streamed(sim, kind)) == 3
     first, second = sleeps
     assert 0.375 <= first <= 0.5 and 0.75 <= second <= 1.0  # backoff with jitter
@@ -309,7 +311,7 @@ async def test_error_event_before_any_token_is_retried(
 ) -> None:
     sim.set("sim-model", Scenario(fault="error_event", fault_after=0))
     events, error = await collect_until_error(backend_for(sim, kind))
-    assert [type(e) for e in events] == [Status, Status]
+    assert [type(e) for e in events] == [Status] * 4
     assert isinstance(error, BackendError) and error.retryable
     assert len(streamed(sim, kind)) == 3
 
@@ -377,7 +379,7 @@ async def test_connection_refused(kind: Kind, sleeps: list[float]) -> None:
     backend = make_backend(kind, "http://127.0.0.1:9", max_retries=1)
     events, error = await collect_until_error(backend)
     assert type(error) is UpstreamError and "could not connect" in error.message
-    assert [type(e) for e in events] == [Status] and len(sleeps) == 1
+    assert [type(e) for e in events] == [Status, Status] and len(sleeps) == 1
 
 
 # --- secrets -----------------------------------------------------------------------------------
