@@ -90,10 +90,13 @@ if "trace" in PATCHES:
 
         setattr(cls, method, wrapper)
 
+    from playground import live_comparison as _live
+
     for _method, _label in (("_compare", "compare"), ("_start", "start"),
                             ("websocket_disconnect", "ws-disconnect"),
-                            ("disconnect", "disconnect"), ("_stop", "stop")):  # fmt: skip
+                            ("disconnect", "disconnect")):  # fmt: skip
         _wrap(_consumers.CompareConsumer, _method, _label)
+    _wrap(_live.LiveComparison, "stop", "stop")
     _original_run_panel = _streaming.run_panel
 
     async def _run_panel(panel: Any, sink: Any) -> None:
@@ -109,7 +112,7 @@ if "trace" in PATCHES:
                   f"{tag} end status={panel.status} created={panel.created.is_set()} "
                   f"saved={panel.outcome is not None}", file=sys.stderr, flush=True)  # fmt: skip
 
-    _consumers.run_panel = _run_panel
+    _live.run_panel = _run_panel
 
 if "lean-upstream" in PATCHES:
     import asyncio

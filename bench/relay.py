@@ -85,6 +85,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--interval", type=float, default=0.02, help="simulator: s per token")
     parser.add_argument("--tokens", type=int, default=256, help="simulator: tokens per answer")
     parser.add_argument("--no-burst", action="store_true", help="skip the burst phase")
+    parser.add_argument(
+        "--grace",
+        type=float,
+        default=0.0,
+        help="the server's reattach grace (s); close latencies are reported after it",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--sweep", action="store_true", help="run K = 1, 10, 50, 100")
     parser.add_argument(
@@ -448,10 +454,11 @@ def rounded(value: float | None, digits: int = 2) -> float | None:
 
 
 def close_latencies(
-    closes: list[dict[str, Any]], records: list[dict[str, Any]]
+    closes: list[dict[str, Any]], records: list[dict[str, Any]], grace: float = 0.0
 ) -> tuple[list[float], int]:
-    """Per client that left mid-comparison: from its close to the last of its upstream requests
-    ending. Also the number of requests that never ended."""
+    """Per client that left mid-comparison: from its close (plus the server's reattach grace)
+    to the last of its upstream requests ending. Also the number of requests that never
+    ended."""
     by_tag: dict[str, list[dict[str, Any]]] = {}
     for record in records:
         by_tag.setdefault(record["prompt"], []).append(record)
@@ -466,7 +473,7 @@ def close_latencies(
         never += sum(1 for r in open_then if r["ended"] is None)
         ended = [r["ended"] for r in open_then if r["ended"] is not None]
         if ended:
-            latencies.append((max(ended) - at) * 1000)
+            latencies.append((max(ended) - at - grace) * 1000)
     return latencies, never
 
 
@@ -526,11 +533,12 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
 
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
-        app, daphne_env = "playground.asgi:application", env
+        app = "playground.asgi:application"
+        daphne_env = {**env, "PLAYGROUND_REATTACH_GRACE_SECONDS": str(args.grace)}
         if args.patch:
             app = "_patched_asgi:application"
             path = os.pathsep.join([str(BENCH), str(ROOT), env.get("PYTHONPATH", "")])
-            daphne_env = {**env, "BENCH_PATCHES": args.patch, "PYTHONPATH": path}
+            daphne_env = {**daphne_env, "BENCH_PATCHES": args.patch, "PYTHONPATH": path}
         daphne = subprocess.Popen(
             [python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app],
             cwd=ROOT, env=daphne_env, stdout=log, stderr=subprocess.STDOUT,
@@ -577,7 +585,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
         others = busiest(before, process_times(), w1 - w0, ours)
         time.sleep(max(0.0, last_close - time.monotonic()))
         all_saved_at = None
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 60 + args.grace
         while time.monotonic() < deadline:
             if unfinished_runs() == 0:
                 all_saved_at = time.monotonic()
@@ -588,12 +596,12 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
             spy.wait(timeout=30)
         relayed = relay.expect("steady", phase_timeout)
         directed = direct.expect("steady", phase_timeout)
-        # Every upstream request of a closed socket must end; give them 5 s at most.
-        deadline = time.monotonic() + 5
+        # Every upstream request of a closed socket must end; give them 5 s past the grace.
+        deadline = time.monotonic() + 5 + args.grace
         while get_json(stats_url)["open"] and time.monotonic() < deadline:
             time.sleep(0.05)
         records = get_json(f"{stats_url}?since={cursor}")["records"]
-        relay_close, relay_never = close_latencies(relayed["closes"], records)
+        relay_close, relay_never = close_latencies(relayed["closes"], records, args.grace)
         direct_close, direct_never = close_latencies(directed["closes"], records)
         stage = stages(relayed["finals"], records)
         if args.dump is not None:
@@ -650,6 +658,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
         )  # fmt: skip
         report: dict[str, Any] = {
             "streams": streams,
+            "grace_s": args.grace,
             "clients": args.clients,
             "models": args.models,
             "duration_s": args.duration,
