@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import html
 import json
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from html.parser import HTMLParser
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -21,11 +20,6 @@ from inference.models import Model, Provider
 from inference.testing import Simulator
 
 ORIGIN = b"http://127.0.0.1:8000"
-DELTA = re.compile(r'<span hx-swap-oob="beforeend:#([tr])-(\d+)">(.*?)</span>', re.S)
-RAW = re.compile(
-    r'id="run-(\d+)" data-position.*?<textarea class="raw"[^>]*>(.*?)</textarea>', re.S
-)
-NOTICE = re.compile(r'<div id="notice" class="notice notice-error"[^>]*>(.*?)</div>', re.S)
 
 
 def create_sim_providers(sim: Simulator) -> dict[str, Model]:
@@ -83,32 +77,103 @@ async def ws_connect(
 
 
 @dataclass
+class Frame:
+    """What one frame carries, read with an HTML parser (attribute order does not matter)."""
+
+    deltas: list[tuple[str, int, str]] = field(default_factory=list)  # (t|r, run, text)
+    panels: list[tuple[int, int, str]] = field(default_factory=list)  # (run, position, model)
+    raw: dict[int, str] = field(default_factory=dict)  # run -> the final answer's text
+    finished: set[int] = field(default_factory=set)  # runs whose final panel (metrics) came
+    notices: list[str] = field(default_factory=list)  # error notices
+
+
+class _FrameParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.frame = Frame()
+        self._runs: list[int | None] = []  # the <article> each open element belongs to
+        self._open: list[tuple[str, list[str], Callable[[str], None] | None]] = []
+
+    def _run(self) -> int | None:
+        return next((run for run in reversed(self._runs) if run is not None), None)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = {name: value or "" for name, value in attrs}
+        classes = found.get("class", "").split()
+        run = self._run()
+        if tag == "article" and found.get("id", "").startswith("run-"):
+            run = int(found["id"][4:])
+            position = int(found.get("data-position") or 0)
+            self.frame.panels.append((run, position, found.get("data-model", "")))
+        self._runs.append(run if tag == "article" else None)
+        sink: Callable[[str], None] | None = None
+        swap = found.get("hx-swap-oob", "")
+        if tag == "span" and swap.startswith("beforeend:#") and swap[11:13] in ("t-", "r-"):
+            kind, target = swap[11], int(swap[13:])
+            sink = lambda text, k=kind, r=target: self.frame.deltas.append((k, r, text))  # noqa: E731
+        elif tag == "textarea" and "raw" in classes and run is not None:
+            sink = lambda text, r=run: self.frame.raw.__setitem__(r, text)  # noqa: E731
+        elif tag == "div" and found.get("id") == "notice" and "notice-error" in classes:
+            sink = self.frame.notices.append
+        elif tag == "footer" and "panel-foot" in classes and run is not None:
+            self.frame.finished.add(run)
+        self._open.append((tag, [], sink))
+
+    def handle_endtag(self, tag: str) -> None:
+        while self._open:
+            open_tag, parts, sink = self._open.pop()
+            self._runs.pop()
+            if sink is not None:
+                sink("".join(parts))
+            if open_tag == tag:
+                break
+
+    def handle_data(self, data: str) -> None:
+        for _, parts, sink in reversed(self._open):
+            if sink is not None:
+                parts.append(data)
+                break
+
+
+def parse_frame(frame: str) -> Frame:
+    parser = _FrameParser()
+    parser.feed(frame)
+    parser.close()
+    while parser._open:  # an element left open at the end of the frame
+        parser.handle_endtag(parser._open[-1][0])
+    return parser.frame
+
+
+@dataclass
 class FrameLog:
     """Every frame one socket received, with the text each panel was sent."""
 
     frames: list[tuple[float, str]] = field(default_factory=list)
+    parsed: list[Frame] = field(default_factory=list)
     text: dict[int, str] = field(default_factory=dict)
     reasoning: dict[int, str] = field(default_factory=dict)
     final_text: dict[int, str] = field(default_factory=dict)
+    done: set[int] = field(default_factory=set)
 
     def add(self, frame: str) -> None:
         self.frames.append((time.monotonic(), frame))
-        for kind, run_id, escaped in DELTA.findall(frame):
+        parsed = parse_frame(frame)
+        self.parsed.append(parsed)
+        for kind, run_id, text in parsed.deltas:
             target = self.text if kind == "t" else self.reasoning
-            target[int(run_id)] = target.get(int(run_id), "") + html.unescape(escaped)
-        for run_id, escaped in RAW.findall(frame):
-            self.final_text[int(run_id)] = html.unescape(escaped)
+            target[run_id] = target.get(run_id, "") + text
+        self.final_text.update(parsed.raw)
+        self.done |= parsed.finished
 
     def notices(self) -> list[str]:
-        return [html.unescape(m) for _, f in self.frames for m in NOTICE.findall(f)]
+        return [notice for frame in self.parsed for notice in frame.notices]
 
     def contains(self, needle: str) -> bool:
         return any(needle in frame for _, frame in self.frames)
 
     def finished(self, run_id: int) -> bool:
         """The final panel (with metrics) for this run has arrived."""
-        marker = f'id="run-{run_id}" data-position'
-        return any(marker in f and 'class="panel-foot"' in f for _, f in self.frames)
+        return run_id in self.done
 
 
 async def read_until(
@@ -142,15 +207,12 @@ def compare_frame(models: list[str], prompt: str = "Hello there", **extra: Any) 
     return json.dumps(payload)
 
 
-RUN_ID = re.compile(r'id="run-(\d+)" data-position="(\d+)" data-model="([^"]+)"')
-
-
 def run_ids(log: FrameLog) -> dict[str, int]:
     """model name -> run id, from the panels sent at start."""
     found: dict[str, int] = {}
-    for _, frame in log.frames:
-        for run_id, _, model in RUN_ID.findall(frame):
-            found.setdefault(model, int(run_id))
+    for frame in log.parsed:
+        for run_id, _, model in frame.panels:
+            found.setdefault(model, run_id)
     return found
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -12,7 +11,6 @@ from asgiref.sync import sync_to_async
 from inference.testing import Scenario, Simulator
 from playground.models import Comparison, Run, Turn
 from tests.helpers import (
-    RUN_ID,
     FrameLog,
     compare_frame,
     read_until,
@@ -109,10 +107,10 @@ async def test_retry_reruns_only_that_panel(user, sim, sim_models):
     await communicator.send_to(text_data=json.dumps({"action": "retry", "run": str(failed.pk)}))
 
     def new_panel(lg: FrameLog) -> int | None:
-        for _, frame in lg.frames:
-            for run_id, _, model in RUN_ID.findall(frame):
-                if model == "sim:beta" and int(run_id) != failed.pk:
-                    return int(run_id)
+        for frame in lg.parsed:
+            for run_id, _, model in frame.panels:
+                if model == "sim:beta" and run_id != failed.pk:
+                    return run_id
         return None
 
     await read_until(communicator, log, lambda lg: new_panel(lg) is not None)
