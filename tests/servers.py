@@ -63,6 +63,7 @@ class Daphne:
 
     name: str
     env: dict[str, str] = field(default_factory=dict)
+    args: list[str] = field(default_factory=list)  # more daphne options
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
@@ -88,8 +89,8 @@ class Daphne:
         OUTPUT.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-             "playground.asgi:application"],
+            [sys.executable, "-m", "daphne", *self.args, "-b", "127.0.0.1",
+             "-p", str(self.port), "playground.asgi:application"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         log.close()
@@ -207,8 +208,8 @@ def servers() -> Iterator[Callable[..., Daphne]]:
     """Start daphne processes by name (with extra environment); all stopped at the end."""
     started: list[Daphne] = []
 
-    def make(name: str, **env: str) -> Daphne:
-        server = Daphne(name, env=env).start()
+    def make(name: str, *args: str, **env: str) -> Daphne:
+        server = Daphne(name, env=env, args=list(args)).start()
         started.append(server)
         return server
 

@@ -6,22 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
 
 from playground.conf import playground_settings
-from tests.browser.conftest import _database_url, _free_port
+from tests.servers import Daphne
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,42 +29,12 @@ def make_run_ws_limits() -> list[str]:
 
 
 @pytest.fixture
-def daphne_url(transactional_db: None, tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": _database_url(),
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": settings.SECRET_KEY,
-        "PLAYGROUND_ENCRYPTION_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS),
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-    }
-    log = (tmp_path / "daphne.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", *make_run_ws_limits(), "-b", "127.0.0.1",
-         "-p", str(port), "playground.asgi:application"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/accounts/login/", timeout=1)
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError((tmp_path / "daphne.log").read_text()) from None
-            time.sleep(0.1)
+def daphne_url(transactional_db: None) -> Iterator[str]:
+    server = Daphne("frame-limit", args=make_run_ws_limits()).start()
     try:
-        yield url
+        yield server.url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+        server.stop()
 
 
 def test_a_frame_just_over_the_limit_gets_the_playgrounds_message(

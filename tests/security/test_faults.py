@@ -39,7 +39,7 @@ async def run_comparison(user, models, timeout=20.0):
 async def test_retried_before_the_first_byte_then_succeeds(user, sim, sim_models, fault):
     sim.set("alpha", Scenario(text=TEXT, fault=fault, fault_count=1, retry_after=1.0))
     sim.set("beta", Scenario(text=TEXT))
-    runs, log = await run_comparison(user, ["sim:alpha", "sim:beta"])
+    runs, _ = await run_comparison(user, ["sim:alpha", "sim:beta"])
     alpha = runs["sim:alpha"]
     assert alpha.status == Run.Status.DONE and alpha.text == TEXT
     attempts = [r for r in sim.requests if r.model == "alpha"]
