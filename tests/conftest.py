@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -50,3 +50,21 @@ def _stop_runs_when_their_socket_closes(monkeypatch: pytest.MonkeyPatch) -> None
     """Most tests expect a closed socket to stop its runs at once (grace 0); the reattach
     tests set a grace of their own (settings.PLAYGROUND or the server's environment)."""
     monkeypatch.setenv("PLAYGROUND_REATTACH_GRACE_SECONDS", "0")
+
+
+@pytest.fixture
+def servers() -> Iterator[Callable[..., Any]]:
+    """Start daphne processes on the test database by name (with more daphne options and
+    environment); all are stopped at the end (see tests/servers.py)."""
+    from tests.servers import Daphne
+
+    started: list[Daphne] = []
+
+    def make(name: str, *args: str, **env: str) -> Daphne:
+        server = Daphne(name, env=env, args=list(args)).start()
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.stop()

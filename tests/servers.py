@@ -15,12 +15,11 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connection
@@ -201,21 +200,6 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 60, step: float =
             return False
         time.sleep(step)
     return True
-
-
-@pytest.fixture
-def servers() -> Iterator[Callable[..., Daphne]]:
-    """Start daphne processes by name (with extra environment); all stopped at the end."""
-    started: list[Daphne] = []
-
-    def make(name: str, *args: str, **env: str) -> Daphne:
-        server = Daphne(name, env=env, args=list(args)).start()
-        started.append(server)
-        return server
-
-    yield make
-    for server in started:
-        server.stop()
 
 
 def redis_url() -> str | None:

@@ -18,7 +18,7 @@ from inference.testing import Scenario
 from inference.tokens import count_tokens
 from playground.models import Run, ServerProcess
 from tests.helpers import compare_frame, run_ids
-from tests.servers import Daphne, Socket, servers, session_cookie, wait_until
+from tests.servers import Daphne, Socket, session_cookie, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -15,7 +15,7 @@ from asgiref.sync import sync_to_async
 from inference.testing import Scenario
 from playground.models import Run
 from tests.helpers import FrameLog, compare_frame, read_until, run_ids, until, ws_connect
-from tests.servers import Socket, redis_url, servers, session_cookie
+from tests.servers import Socket, redis_url, session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
