@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from inference.testing import split_pieces  # noqa: E402
+from inference.simulator import split_pieces  # noqa: E402
 
 # --- what the simulator says, per model --------------------------------------------------------
 
@@ -206,7 +206,7 @@ class Track:
 
 
 def run_simulator(plan: dict[str, Any]) -> None:
-    from inference.testing import Scenario, Simulator
+    from inference.simulator import Scenario, Simulator
 
     tokens, ttft, interval = plan["tokens"], plan["ttft"], plan["interval"]
     simulator = Simulator("127.0.0.1", 0)

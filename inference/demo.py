@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from inference.models import Model, Provider
-from inference.testing import Scenario, Simulator
+from inference.simulator import Scenario, Simulator
 
 DEMO_ANSWER = """Here is a short answer, streamed by the **offline simulator**.
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from inference.testing import Simulator
+from inference.simulator import Simulator
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.test import Client
 
 from inference.models import Model, Provider
-from inference.testing import Simulator
+from inference.simulator import Simulator
 
 ORIGIN = b"http://127.0.0.1:8000"
 

@@ -8,7 +8,7 @@ from inference.backends.anthropic import AnthropicBackend
 from inference.backends.base import Backend, ChatRequest, Event, HostConfig, Message, ProviderKind
 from inference.backends.gemini import GeminiBackend
 from inference.backends.openai import OpenAIBackend
-from inference.testing import Simulator
+from inference.simulator import Simulator
 
 KEY = "sk-test-SECRET-0123456789abcdef"
 WIRES: tuple[ProviderKind, ...] = ("openai", "anthropic", "gemini")

@@ -27,7 +27,7 @@ from inference.backends.base import (
     UpstreamError,
     UpstreamTimeoutError,
 )
-from inference.testing import Simulator
+from inference.simulator import Simulator
 
 KEY = "sk-live-abc/123+xyz"
 errors = http.ErrorMapper("Test API", KEY)

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from inference.backends.base import TextDelta
-from inference.testing import Scenario, Simulator, split_pieces
+from inference.simulator import Scenario, Simulator, split_pieces
 
 from .support import REQUEST, collect, make_backend
 
@@ -158,7 +158,7 @@ async def test_serve_in_the_current_loop() -> None:
 
 def test_command_line() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "inference.testing", "--port", "0", "--tokens", "5"],
+        [sys.executable, "-m", "inference.simulator", "--port", "0", "--tokens", "5"],
         stdout=subprocess.PIPE,
         text=True,
     )

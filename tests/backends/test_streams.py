@@ -29,7 +29,7 @@ from inference.backends.base import (
     Usage,
 )
 from inference.backends.base import ProviderKind as Kind
-from inference.testing import MODELS, Scenario, Simulator
+from inference.simulator import MODELS, Scenario, Simulator
 
 from .support import (
     FINISH_RAW,

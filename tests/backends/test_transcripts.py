@@ -24,7 +24,7 @@ from inference.backends.base import (
     UpstreamError,
     Usage,
 )
-from inference.testing import Scenario, Simulator
+from inference.simulator import Scenario, Simulator
 
 from .support import REQUEST, base_url, collect, collect_until_error, make_backend
 

@@ -59,7 +59,7 @@ def test_each_model_streams_a_distinct_text_of_exact_length() -> None:
     load_bench()
     from _workers import expected_text, piece_ends  # bench/ is on the path now
 
-    from inference.testing import split_pieces
+    from inference.simulator import split_pieces
 
     texts = [expected_text(f"m{i}", 256) for i in range(4)]
     assert len(set(texts)) == 4

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 
-from inference.testing import Scenario, Simulator
+from inference.simulator import Scenario, Simulator
 from playground.models import Comparison, Share
 from tests.browser.test_compare_browser import log_in, pick
 from tests.helpers import create_sim_providers

@@ -12,7 +12,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from inference.models import Model, Provider
-from inference.testing import Scenario, Simulator
+from inference.simulator import Scenario, Simulator
 from tests.browser.conftest import OUTPUT
 from tests.browser.test_compare_browser import log_in
 

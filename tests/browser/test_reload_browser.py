@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 
-from inference.testing import Scenario, Simulator
+from inference.simulator import Scenario, Simulator
 from playground.models import Run
 from tests.browser.test_compare_browser import log_in, panel_texts, pick
 from tests.helpers import create_sim_providers

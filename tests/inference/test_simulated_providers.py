@@ -26,7 +26,7 @@ from inference.backends.base import (
 from inference.backends.http import aclose_shared_client
 from inference.catalog import ResolvedModel, model_choices, resolve_models
 from inference.models import Model, Provider
-from inference.testing import Scenario, Simulator
+from inference.simulator import Scenario, Simulator
 
 KEYS = {
     "openai": "sk-dummy-openai-1111",

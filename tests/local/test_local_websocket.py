@@ -10,7 +10,7 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 
 from inference.models import Model, Provider
-from inference.testing import Scenario
+from inference.simulator import Scenario
 from playground.models import Run
 from tests.helpers import (
     FrameLog,

@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 
 from inference.models import Model
-from inference.testing import Simulator
+from inference.simulator import Simulator
 from tests.helpers import create_sim_providers
 
 

@@ -14,7 +14,7 @@ import signal
 
 import pytest
 
-from inference.testing import Scenario
+from inference.simulator import Scenario
 from inference.tokens import count_tokens
 from playground.models import Run, ServerProcess
 from tests.helpers import compare_frame, run_ids

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from asgiref.sync import sync_to_async
 
-from inference.testing import Scenario
+from inference.simulator import Scenario
 from playground.models import Run
 from tests.helpers import FrameLog, compare_frame, read_until, run_ids, ws_connect
 

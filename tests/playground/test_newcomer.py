@@ -14,7 +14,7 @@ from django.test import Client
 from django.utils.datastructures import MultiValueDict
 
 from inference.models import Provider
-from inference.testing import Scenario
+from inference.simulator import Scenario
 from playground.forms import CompareForm
 from playground.management.commands.compare import terminal_safe
 

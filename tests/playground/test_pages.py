@@ -11,7 +11,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from inference.testing import Scenario
+from inference.simulator import Scenario
 from playground.models import Comparison, Run, Turn
 
 pytestmark = pytest.mark.django_db

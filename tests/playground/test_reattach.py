@@ -12,7 +12,7 @@ from html.parser import HTMLParser
 import pytest
 from asgiref.sync import sync_to_async
 
-from inference.testing import Scenario
+from inference.simulator import Scenario
 from playground.models import Run
 from tests.helpers import FrameLog, compare_frame, read_until, run_ids, until, ws_connect
 from tests.servers import Socket, redis_url, session_cookie

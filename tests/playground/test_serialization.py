@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
-from inference.testing import Scenario
+from inference.simulator import Scenario
 from playground.models import Comparison, Run, Turn
 from playground.serialization import RUN_FIELDS, run_as_dict
 

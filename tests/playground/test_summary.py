@@ -258,7 +258,7 @@ def test_not_billed_and_retries_in_the_panel(user):
 async def test_the_live_summary_follows_the_same_rules(user, sim, sim_models):
     """Through the websocket: a model refused before its first token (401) and one cut off
     midway are in the summary, marked "error", never best; the total says what it leaves out."""
-    from inference.testing import Scenario
+    from inference.simulator import Scenario
     from tests.helpers import FrameLog, compare_frame, read_until, run_ids, ws_connect
 
     words = " ".join(f"w{i}" for i in range(30))

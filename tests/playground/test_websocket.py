@@ -8,7 +8,7 @@ import json
 import pytest
 from asgiref.sync import sync_to_async
 
-from inference.testing import Scenario, Simulator
+from inference.simulator import Scenario, Simulator
 from playground.models import Comparison, Run, Turn
 from tests.helpers import (
     FrameLog,

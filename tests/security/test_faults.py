@@ -10,7 +10,7 @@ from asgiref.sync import sync_to_async
 from django.db import OperationalError
 
 from inference.models import Provider
-from inference.testing import Scenario
+from inference.simulator import Scenario
 from playground import streaming
 from playground.models import Comparison, Run, UserQuota
 from tests.helpers import FrameLog, compare_frame, read_until, run_ids, ws_connect

@@ -11,7 +11,7 @@ from django.db import connection
 from django.test import Client
 
 from inference.models import Model, Provider
-from inference.testing import Scenario
+from inference.simulator import Scenario
 from playground.models import Run, Share
 from tests.helpers import FrameLog, compare_frame, read_until, run_ids, ws_connect
 

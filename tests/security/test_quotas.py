@@ -15,7 +15,7 @@ from asgiref.sync import sync_to_async
 from django.db import connection
 
 from inference.catalog import resolve_models
-from inference.testing import Scenario
+from inference.simulator import Scenario
 from playground import services
 from playground.forms import CompareForm, payload_to_data
 from playground.models import Comparison, QuotaStart, Run, RunCharge, UserQuota

@@ -17,7 +17,7 @@ from django.test import Client
 from inference.backends.base import HostConfig
 from inference.backends.http import MAX_ERROR_BODY_BYTES, ErrorMapper, read_capped, redact
 from inference.models import Model, Provider
-from inference.testing import Scenario
+from inference.simulator import Scenario
 from playground.models import Run, Share
 from tests.helpers import FrameLog, compare_frame, read_until, run_ids, ws_connect
 

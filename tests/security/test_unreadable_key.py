@@ -11,7 +11,7 @@ from django.test import Client
 
 from inference.crypto import UNREADABLE_KEY_REASON
 from inference.models import Model, Provider
-from inference.testing import Scenario
+from inference.simulator import Scenario
 from playground.models import Run
 from tests.helpers import FrameLog, compare_frame, read_until, run_ids, ws_connect
 

@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from inference.demo import configure_demo_scenarios, register_simulated_providers
-from inference.testing import Simulator
+from inference.simulator import Simulator
 
 
 class Command(BaseCommand):
