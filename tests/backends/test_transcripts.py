@@ -1,6 +1,11 @@
 # ruff: noqa: E501  (wire transcripts are long lines on purpose)
-"""WIRE.md's example streams, replayed byte for byte by the simulator's raw mode through each
-backend, whole and split into tiny HTTP chunks; plus the OpenAI-compatible variants of §1.5.
+"""Streams shaped as the providers document them, replayed byte for byte by the simulator's raw
+mode through each backend, whole and split into tiny HTTP chunks; plus the variants that
+OpenAI-compatible hosts (vLLM, Groq, ...) send.
+
+- OpenAI: https://platform.openai.com/docs/api-reference/chat-streaming
+- Anthropic: https://docs.anthropic.com/en/api/messages-streaming
+- Gemini: https://ai.google.dev/api/generate-content#method:-models.streamgeneratecontent
 
 The `...` and `…` the examples use to trim repeated fields are filled in with those fields.
 """
@@ -52,7 +57,7 @@ async def replay_error(
     return await collect_until_error(make_backend(kind, base_url(sim, kind), max_retries=0))
 
 
-# --- OpenAI §1.2 -------------------------------------------------------------------------------
+# --- OpenAI (https://platform.openai.com/docs/api-reference/chat-streaming) -------------------
 
 HEAD = '{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1694268190,"model":"gpt-4o-mini",'
 OPENAI_EXAMPLE = sse(
@@ -78,7 +83,7 @@ async def test_openai_example(sim: Simulator, chunk_size: int | None) -> None:
     ]
 
 
-# --- Anthropic §3.2 ----------------------------------------------------------------------------
+# --- Anthropic (https://docs.anthropic.com/en/api/messages-streaming) -------------------------
 
 ANTHROPIC_EXAMPLE = b"""event: message_start
 data: {"type":"message_start","message":{"id":"msg_01","type":"message","role":"assistant","content":[],"model":"claude-sonnet-4-5","stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":11,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":1}}}
@@ -153,7 +158,7 @@ async def test_anthropic_overloaded_error_event(sim: Simulator) -> None:
     assert error.message == "Anthropic API: overloaded (in stream): Overloaded"
 
 
-# --- Gemini §4.2 (CRLF) ------------------------------------------------------------------------
+# --- Gemini, CRLF (https://ai.google.dev/api/generate-content#method:-models.streamgeneratecontent)
 
 GEMINI_EXAMPLE = sse(
     '{"candidates":[{"content":{"parts":[{"text":"**Planning** \u2026","thought":true}],"role":"model"},"index":0}],'
@@ -215,7 +220,7 @@ async def test_gemini_safety_finish(sim: Simulator) -> None:
     assert events == [TextDelta("Hel"), Finish("content_filter", "SAFETY")]
 
 
-# --- OpenAI-compatible variants (§1.5) ---------------------------------------------------------
+# --- OpenAI-compatible hosts' variants ---------------------------------------------------------
 
 
 def chunk(delta: str, finish: str | None = None, extra: str = "", head: str = HEAD) -> str:
