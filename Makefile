@@ -49,5 +49,25 @@ test: lint
 	$(DEV_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
 	$(DEV_ENV) $(BIN)/pytest $(PYTEST_ARGS)
 
+# Several daphne processes on one port (deploy/supervisord.conf): PROCESSES=4 make serve.
+# They share PostgreSQL and Redis, so DATABASE_URL and REDIS_URL are required.
+PROCESSES ?= $(shell nproc 2>/dev/null || echo 2)
+.PHONY: serve
+serve: install
+	@case "$${DATABASE_URL:-}" in postgres://*|postgresql://*|pgsql://*) ;; *) \
+	  echo "make serve: set DATABASE_URL to a PostgreSQL URL and REDIS_URL to a Redis URL," >&2; \
+	  echo "  e.g. DATABASE_URL=postgres://postgres@127.0.0.1:5432/playground REDIS_URL=redis://127.0.0.1:6379/0 make serve" >&2; \
+	  echo "  (several processes share them: SQLite and the in-memory channel layer cannot be shared; one process: make run)" >&2; \
+	  exit 2;; esac
+	@[ -n "$${REDIS_URL:-}" ] || { echo "make serve: set REDIS_URL (e.g. redis://127.0.0.1:6379/0): the processes' shared channel layer" >&2; exit 2; }
+	@[ -x $(BIN)/supervisord ] || $(BIN)/pip install --quiet -e '.[serve]'
+	$(DEV_ENV) $(BIN)/python manage.py migrate --noinput
+	$(DEV_ENV) $(BIN)/python manage.py load_catalog
+	$(DEV_ENV) $(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(DEV_ENV) PLAYGROUND_BASE_URL=$${PLAYGROUND_BASE_URL:-http://$(ADDRPORT)} $(BIN)/python manage.py ensure_admin
+	$(DEV_ENV) PLAYGROUND_PROCESSES=$(PROCESSES) PLAYGROUND_BIND=$${PLAYGROUND_BIND:-$(word 1,$(subst :, ,$(ADDRPORT)))} \
+	  PLAYGROUND_PORT=$${PLAYGROUND_PORT:-$(word 2,$(subst :, ,$(ADDRPORT)))} PLAYGROUND_DAPHNE=$(CURDIR)/$(BIN)/daphne \
+	  exec deploy/serve.sh
+
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
