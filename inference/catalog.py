@@ -6,7 +6,7 @@ colons of its own (ollama:qwen3:8b is model "qwen3:8b" of provider "ollama").
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import reduce
 from operator import or_
@@ -75,6 +75,11 @@ class ResolvedModel:
     context_window: int | None
     max_output_tokens: int | None
     supports_reasoning: bool
+
+
+def parse_model_list(values: Iterable[str]) -> list[str]:
+    """Model names from form values, each one name or several separated by commas."""
+    return [name.strip() for value in values for name in value.split(",") if name.strip()]
 
 
 def split_name(name: str) -> tuple[str, str]:

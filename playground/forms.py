@@ -13,6 +13,7 @@ from inference.catalog import (
     ModelUnavailableError,
     ResolvedModel,
     UnknownModelError,
+    parse_model_list,
     resolve_models,
 )
 from playground.conf import playground_settings
@@ -88,7 +89,7 @@ def payload_to_data(payload: Mapping[str, Any]) -> MultiValueDict[str, str]:
                 raise FrameError("The request had a value that must be text or a number.")
             cleaned.append(str(item))
         if key == "models":
-            cleaned = [name.strip() for item in cleaned for name in item.split(",") if name.strip()]
+            cleaned = parse_model_list(cleaned)
         data.setlist(key, cleaned)
     return data
 

@@ -14,9 +14,9 @@ from django.utils import timezone
 
 from inference.backends.base import ChatRequest, Message
 from inference.catalog import ResolvedModel, resolve_models
-from inference.pricing import cost_range
 from inference.tokens import count_prompt_tokens
 from playground import quotas
+from playground.estimates import estimate_cost
 from playground.forms import CompareRequest
 from playground.models import Comparison, Run, Share, Turn
 
@@ -111,17 +111,11 @@ def _check_limits(*, user: AbstractBaseUser, runs: int, estimated_cost: Decimal 
 
 def _estimated_cost(*, panels: Sequence[tuple[ResolvedModel, ChatRequest]]) -> Decimal | None:
     """The most a set of panels could cost: input plus max tokens of output each."""
-    total = Decimal(0)
-    known = False
-    for model, request in panels:
-        tokens = count_prompt_tokens(request.system, request.messages)
-        bounds = cost_range(
-            input_tokens=tokens, max_output_tokens=request.max_tokens or 0, prices=model.prices
-        )
-        if bounds is not None:
-            total += bounds[1]
-            known = True
-    return total if known else None
+    cost = estimate_cost(
+        (model, count_prompt_tokens(request.system, request.messages), request.max_tokens or 0)
+        for model, request in panels
+    )
+    return cost.high if cost.priced else None
 
 
 def _new_run(
@@ -356,34 +350,14 @@ def comparison_start(
     return plan.starts
 
 
+def outcome_fields(outcome: RunOutcome) -> dict[str, object]:
+    """The Run columns an outcome sets (the one mapping of outcome to row)."""
+    return {name: getattr(outcome, name) for name in RunOutcome.__dataclass_fields__}
+
+
 def run_finish(*, run_id: int, outcome: RunOutcome) -> None:
     """Save a run's result in one UPDATE; its cost replaces its reservation of the quota."""
-    Run.objects.filter(pk=run_id).update(
-        status=outcome.status,
-        text=outcome.text,
-        reasoning=outcome.reasoning,
-        error=outcome.error,
-        error_detail=outcome.error_detail,
-        finish_reason=outcome.finish_reason,
-        note=outcome.note,
-        ttft_ms=outcome.ttft_ms,
-        answer_ttft_ms=outcome.answer_ttft_ms,
-        total_ms=outcome.total_ms,
-        tokens_per_s=outcome.tokens_per_s,
-        input_tokens=outcome.input_tokens,
-        output_tokens=outcome.output_tokens,
-        cached_tokens=outcome.cached_tokens,
-        reasoning_tokens=outcome.reasoning_tokens,
-        tokens_estimated=outcome.tokens_estimated,
-        gpu_seconds=outcome.gpu_seconds,
-        cost=outcome.cost,
-        cost_source=outcome.cost_source,
-        retries=outcome.retries,
-        retry_wait_ms=outcome.retry_wait_ms,
-        timeline=outcome.timeline,
-        started=outcome.started,
-        finished=outcome.finished,
-    )
+    Run.objects.filter(pk=run_id).update(**outcome_fields(outcome))
     quotas.settle(run_id=run_id, cost=outcome.cost)
 
 

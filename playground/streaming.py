@@ -36,7 +36,7 @@ from inference.pricing import TokenCounts, run_cost
 from inference.tokens import count_prompt_tokens, count_tokens
 from playground.conf import playground_settings
 from playground.models import Run
-from playground.services import PanelStart, RunOutcome, run_finish
+from playground.services import PanelStart, RunOutcome, outcome_fields, run_finish
 
 logger = logging.getLogger(__name__)
 
@@ -318,8 +318,8 @@ async def save_outcome(run_id: int, outcome: RunOutcome) -> bool:
 
 def apply_outcome(run: Run, outcome: RunOutcome) -> Run:
     """The run as saved (in memory): its row fields set from the outcome."""
-    for name in RunOutcome.__dataclass_fields__:
-        setattr(run, name, getattr(outcome, name))
+    for name, value in outcome_fields(outcome).items():
+        setattr(run, name, value)
     return run
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
@@ -30,12 +29,13 @@ from inference.catalog import (
     ModelUnavailableError,
     UnknownModelError,
     model_choices,
+    parse_model_list,
     resolve_models,
 )
-from inference.pricing import cost_range
 from inference.tokens import count_prompt_tokens
 from playground import exports, services
 from playground.conf import playground_settings
+from playground.estimates import estimate_cost
 from playground.forms import CompareForm, ShareForm
 from playground.models import Comparison, Run, Share, ShareTombstone, Turn, share_token_digest
 from playground.selectors import comparison_turns
@@ -135,10 +135,7 @@ def _initial_from(request: HttpRequest) -> tuple[dict[str, Any], list[tuple[str,
     """Pre-fill from a deep link (?models=a,b&prompt=...), ?from=<own id> or ?fork=<token>."""
     initial: dict[str, Any] = {"same_settings": True}
     presets: list[tuple[str, Any, Any]] = [
-        (name.strip(), None, None)
-        for value in request.GET.getlist("models")
-        for name in value.split(",")
-        if name.strip()
+        (name, None, None) for name in parse_model_list(request.GET.getlist("models"))
     ]
     source_id = request.GET.get("from", "")
     if source_id.isdigit():
@@ -365,7 +362,7 @@ def estimate(request: HttpRequest) -> HttpResponse:
     """Input tokens and the cost range before sending (an htmx fragment)."""
     data = request.POST
     limits = playground_settings()
-    names = [n.strip() for v in data.getlist("models") for n in v.split(",") if n.strip()]
+    names = parse_model_list(data.getlist("models"))
     prompt, system = data.get("prompt", ""), data.get("system", "")
     # Said before sending, in the words the server would refuse with.
     problems = [
@@ -397,20 +394,14 @@ def estimate(request: HttpRequest) -> HttpResponse:
                 problems.append(form.error_text_for(field))
     error = " ".join(problems)
     max_tokens = form.cleaned_data.get("max_tokens") or limits.default_max_tokens
-    low, high, unknown = Decimal(0), Decimal(0), []
-    for model in resolved:
-        bounds = cost_range(input_tokens=tokens, max_output_tokens=max_tokens, prices=model.prices)
-        if bounds is None:
-            unknown.append(model.label)
-        else:
-            low, high = low + bounds[0], high + bounds[1]
+    cost = estimate_cost([(model, tokens, max_tokens) for model in resolved])
     context = {
         "tokens": tokens,
         "count": len(resolved),
-        "priced": len(resolved) - len(unknown),
-        "low": low,
-        "high": high,
-        "unknown": unknown,
+        "priced": len(resolved) - len(cost.unknown),
+        "low": cost.low,
+        "high": cost.high,
+        "unknown": list(cost.unknown),
         "error": error,
         "max_tokens": max_tokens,
     }
