@@ -6,10 +6,11 @@ from importlib import import_module
 
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, load_backend
+from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.utils.crypto import constant_time_compare
 
 from playground import fragments
-from playground.models import Comparison, Run, Turn
+from playground.models import Comparison, Run, Share, ShareTombstone, Turn, share_token_digest
 
 
 def session_is_live(*, session_key: str | None, user_id: int) -> bool:
@@ -62,3 +63,57 @@ def comparison_board(
         .order_by("turn__index", "position")
     )
     return comparison, turns, runs
+
+
+def first_turn_runs(comparison: Comparison) -> tuple[Turn | None, list[Run]]:
+    """A comparison's first turn and its current runs, in panel order."""
+    first_turn = comparison.turns.order_by("index").first()
+    runs = Run.objects.filter(comparison=comparison, superseded=False, turn=first_turn)
+    return first_turn, list(runs.order_by("position"))
+
+
+def share_by_token(token: str) -> Share | None:
+    return (
+        Share.objects.select_related("comparison", "comparison__owner").filter(token=token).first()
+    )
+
+
+def share_was_deleted(token: str) -> bool:
+    """The link belonged to a comparison since deleted (only its digest is kept)."""
+    return ShareTombstone.objects.filter(token_digest=share_token_digest(token)).exists()
+
+
+def owns_comparison(*, comparison_id: int, owner_id: int) -> bool:
+    return Comparison.objects.filter(pk=comparison_id, owner_id=owner_id).exists()
+
+
+def user_data_counts(*, user_id: int) -> dict[str, int]:
+    """How much a user has: comparisons, runs and share links."""
+    return {
+        "comparisons": Comparison.objects.filter(owner_id=user_id).count(),
+        "runs": Run.objects.filter(comparison__owner_id=user_id).count(),
+        "shares": Share.objects.filter(comparison__owner_id=user_id).count(),
+    }
+
+
+def history(*, owner_id: int, query: str) -> QuerySet[Comparison]:
+    """A user's comparisons, newest first, matching `query` in the title or any prompt, with
+    their total cost, how many runs have no known cost, and their first turn's runs."""
+    comparisons = Comparison.objects.filter(owner_id=owner_id)
+    if query:
+        matching = Turn.objects.filter(prompt__icontains=query).values("comparison_id")
+        comparisons = comparisons.filter(Q(title__icontains=query) | Q(pk__in=matching))
+    return (
+        comparisons.annotate(
+            total_cost=Sum("runs__cost"),
+            unknown_costs=Count("runs", filter=Q(runs__cost__isnull=True)),
+        )
+        .prefetch_related(
+            Prefetch(
+                "runs",
+                queryset=Run.objects.filter(superseded=False, turn__index=0).order_by("position"),
+                to_attr="first_runs",
+            )
+        )
+        .order_by("-created", "-id")
+    )

@@ -11,7 +11,6 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
-from django.db.models import Count, Prefetch, Q, Sum
 from django.http import (
     Http404,
     HttpRequest,
@@ -33,11 +32,11 @@ from inference.catalog import (
     resolve_models,
 )
 from inference.tokens import count_prompt_tokens
-from playground import exports, services
+from playground import exports, selectors, services
 from playground.conf import playground_settings
 from playground.estimates import estimate_cost
 from playground.forms import CompareForm, ShareForm
-from playground.models import Comparison, Run, Share, ShareTombstone, Turn, share_token_digest
+from playground.models import Comparison, Share
 from playground.selectors import comparison_turns
 
 HISTORY_PAGE_SIZE = 20
@@ -115,12 +114,7 @@ def _picker_context(presets: list[tuple[str, float | None, int | None]]) -> dict
 
 def _prefill_from(comparison: Comparison) -> tuple[dict[str, Any], list[tuple[str, Any, Any]]]:
     """The first turn of a saved comparison as a new compare form."""
-    first_turn = comparison.turns.order_by("index").first()
-    runs = list(
-        Run.objects.filter(comparison=comparison, superseded=False, turn=first_turn).order_by(
-            "position"
-        )
-    )
+    first_turn, runs = selectors.first_turn_runs(comparison)
     initial: dict[str, Any] = {
         "prompt": first_turn.prompt if first_turn else "",
         "system": comparison.system_prompt,
@@ -143,7 +137,7 @@ def _initial_from(request: HttpRequest) -> tuple[dict[str, Any], list[tuple[str,
         initial, presets = _prefill_from(source)
     token = request.GET.get("fork", "")
     if token:
-        share = Share.objects.select_related("comparison").filter(token=token).first()
+        share = selectors.share_by_token(token)
         if share is None or not share.is_active:
             raise Http404("No such shared comparison.")
         initial, presets = _prefill_from(share.comparison)
@@ -213,7 +207,7 @@ def share(request: HttpRequest, pk: int) -> HttpResponse:
                 "given to teammates, stopped working.",
                 extra_tags="share",
             )
-    elif not Comparison.objects.filter(pk=pk, owner_id=_owner(request).pk).exists():
+    elif not selectors.owns_comparison(comparison_id=pk, owner_id=_owner(request).pk):
         raise Http404("No such comparison.")
     return redirect(f"/c/{pk}/#share")
 
@@ -229,11 +223,10 @@ def unshare(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _open_share(request: HttpRequest, token: str) -> Share | HttpResponse:
     """The share behind a link, if this visitor may open it; otherwise the answer to give."""
-    shares = Share.objects.select_related("comparison", "comparison__owner")
-    shared = shares.filter(token=token).first()
+    shared = selectors.share_by_token(token)
     if shared is None:
         # A deleted comparison keeps only its links' digests: gone (410), not unknown (404).
-        if ShareTombstone.objects.filter(token_digest=share_token_digest(token)).exists():
+        if selectors.share_was_deleted(token):
             return render(request, "playground/share_gone.html", {"deleted": True}, status=410)
         raise Http404("No such shared comparison.")
     if not shared.is_active:
@@ -339,14 +332,7 @@ def my_data(request: HttpRequest) -> HttpResponse:
                 error = str(exc)
     elif request.method != "GET":
         return HttpResponseNotAllowed(["GET", "POST"])
-    comparisons = Comparison.objects.filter(owner_id=user.pk)
-    context = {
-        "done": done,
-        "error": error,
-        "comparisons": comparisons.count(),
-        "runs": Run.objects.filter(comparison__owner_id=user.pk).count(),
-        "shares": Share.objects.filter(comparison__owner_id=user.pk).count(),
-    }
+    context = {"done": done, "error": error, **selectors.user_data_counts(user_id=user.pk)}
     return render(request, "playground/my_data.html", context, status=400 if error else 200)
 
 
@@ -412,21 +398,6 @@ def estimate(request: HttpRequest) -> HttpResponse:
 def history(request: HttpRequest) -> HttpResponse:
     """The user's comparisons, newest first, searchable by prompt; constant queries."""
     query = request.GET.get("q", "").strip()
-    comparisons = Comparison.objects.filter(owner_id=_owner(request).pk)
-    if query:
-        matching = Turn.objects.filter(prompt__icontains=query).values("comparison_id")
-        comparisons = comparisons.filter(Q(title__icontains=query) | Q(pk__in=matching))
-    comparisons = comparisons.annotate(
-        total_cost=Sum("runs__cost"),
-        unknown_costs=Count("runs", filter=Q(runs__cost__isnull=True)),
-    ).prefetch_related(
-        Prefetch(
-            "runs",
-            queryset=Run.objects.filter(superseded=False, turn__index=0).order_by("position"),
-            to_attr="first_runs",
-        )
-    )
-    page = Paginator(comparisons.order_by("-created", "-id"), HISTORY_PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
+    comparisons = selectors.history(owner_id=_owner(request).pk, query=query)
+    page = Paginator(comparisons, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "playground/history.html", {"page": page, "query": query})
