@@ -109,7 +109,7 @@ if "trace" in PATCHES:
             raise
         finally:
             print(f"TRACE {time.monotonic():.3f} run {getattr(panel.start.run, 'pk', '?')} "
-                  f"{tag} end status={panel.status} created={panel.created.is_set()} "
+                  f"{tag} end status={panel.status} phase={panel.life.phase.value} "
                   f"saved={panel.outcome is not None}", file=sys.stderr, flush=True)  # fmt: skip
 
     _live.run_panel = _run_panel

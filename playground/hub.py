@@ -276,7 +276,7 @@ class LiveHub:
         checkpoints = []
         for live in list(self.comparisons.values()):
             for panel in live.streaming:
-                if not panel.created.is_set() or panel.discarded:
+                if not panel.life.released:
                     continue
                 lengths = (panel.text_len, panel.reasoning_len)
                 if lengths == panel.checkpointed:

@@ -126,7 +126,7 @@ class SocketSink:
 
     async def _flush(self) -> None:
         # A panel whose board has not been sent yet keeps its text until it has.
-        panels = [panel for panel in self.dirty.values() if panel.created.is_set()]
+        panels = [panel for panel in self.dirty.values() if panel.life.released]
         for panel in panels:
             del self.dirty[id(panel)]
         parts = []

@@ -59,7 +59,7 @@ class LiveComparison:
 
     @property
     def streaming(self) -> list[LivePanel]:
-        return [panel for panel in self.tasks if panel.streaming]
+        return [panel for panel in self.tasks if panel.life.streaming]
 
     @property
     def busy(self) -> bool:
@@ -91,8 +91,7 @@ class LiveComparison:
             self.hub.register(self)
             return
         for panel in panels:
-            panel.discarded = True
-            panel.created.set()  # releases a panel already waiting to save
+            panel.life.discard()
             if panel in self.tasks:
                 self.tasks[panel].cancel()
 
@@ -100,7 +99,7 @@ class LiveComparison:
         """The board showing these panels went out (or its socket went): deltas may follow,
         results be saved."""
         for panel in panels:
-            panel.created.set()
+            panel.life.release()
             self.panel_changed(panel, urgent=True)
         self.arm_grace()
 
@@ -109,7 +108,7 @@ class LiveComparison:
             self.followers.append(follower)
         self._cancel_grace()
         for panel in self.panels:
-            if panel.created.is_set() and not panel.discarded and panel.outcome is None:
+            if panel.life.released and panel.outcome is None:
                 follower.panel_changed(panel, urgent=True)
 
     async def caught_up_finished(self, follower: Follower) -> None:
@@ -132,7 +131,7 @@ class LiveComparison:
         """Cancel the runs still streaming (one, or all) and wait until they are saved."""
         panels = [p for p in self.tasks if run_id is None or p.run_id == run_id]
         for panel in panels:
-            if panel.streaming:
+            if panel.life.streaming:
                 self.tasks[panel].cancel()
         tasks = [self.tasks[p] for p in panels if p in self.tasks]
         if tasks:
@@ -144,7 +143,7 @@ class LiveComparison:
             await asyncio.gather(*self.tasks.values(), return_exceptions=True)
 
     def is_streaming(self, run_id: int) -> bool:
-        return any(panel.run_id == run_id and panel.streaming for panel in self.tasks)
+        return any(panel.run_id == run_id and panel.life.streaming for panel in self.tasks)
 
     def snapshot_runs(self, runs: Sequence[Run], follower: Follower) -> list[tuple[Run, bool]]:
         """The runs as this process knows them now, each with whether it is still live.
@@ -152,11 +151,11 @@ class LiveComparison:
         Called on the event loop, without awaiting, right before the board goes to a socket
         that attaches: its cursors then start exactly where the board's text ends.
         """
-        by_id = {panel.run_id: panel for panel in self.panels if panel.created.is_set()}
+        by_id = {panel.run_id: panel for panel in self.panels if panel.life.released}
         shown = []
         for run in runs:
             panel = by_id.get(run.pk)
-            if panel is None or panel.discarded:
+            if panel is None:
                 shown.append((run, False))
                 continue
             if panel.outcome is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import enum
 import logging
 import time
 from collections.abc import AsyncGenerator
@@ -54,6 +55,56 @@ class PanelSink(Protocol):
 TIMELINE_STEP_SECONDS = 0.03  # replay resolution: about one point per coalesced frame
 
 
+class Phase(enum.Enum):
+    """Where a live panel is in its life."""
+
+    STREAMING = "streaming"  # the upstream stream is open (its row may not exist yet)
+    SAVING = "saving"  # the stream is over; its result is being saved
+    ENDED = "ended"  # saved (or the save failed for good)
+    DISCARDED = "discarded"  # its start was never saved: nothing to keep
+
+
+@dataclass(eq=False, slots=True)
+class PanelLife:
+    """A live panel's lifecycle, the one place that says where it is: streaming, saving,
+    ended or discarded, and whether its row is out (the board showing it went to the page,
+    so its deltas may follow and its result be saved)."""
+
+    phase: Phase = Phase.STREAMING
+    _out: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def streaming(self) -> bool:
+        return self.phase is Phase.STREAMING
+
+    @property
+    def discarded(self) -> bool:
+        return self.phase is Phase.DISCARDED
+
+    @property
+    def released(self) -> bool:
+        """Its row exists and was shown: deltas may go out."""
+        return self._out.is_set() and not self.discarded
+
+    def release(self) -> None:
+        self._out.set()
+
+    def discard(self) -> None:
+        self.phase = Phase.DISCARDED
+        self._out.set()  # wakes a panel already waiting to save: it will not
+
+    async def wait_released(self) -> None:
+        await self._out.wait()
+
+    def stream_ended(self) -> None:
+        if self.phase is Phase.STREAMING:
+            self.phase = Phase.SAVING
+
+    def saved(self) -> None:
+        if self.phase is Phase.SAVING:
+            self.phase = Phase.ENDED
+
+
 @dataclass(eq=False, slots=True)
 class LivePanel:
     """One run while it streams: its text so far and its clock.
@@ -88,11 +139,7 @@ class LivePanel:
     save_failed: bool = False
     timeline: list[list[float]] = field(default_factory=list)
     outcome: RunOutcome | None = None
-    # Set once the run's row exists (streaming may start before it is written), or once it
-    # is known it never will (then `discarded` is set too).
-    created: asyncio.Event = field(default_factory=asyncio.Event)
-    discarded: bool = False  # the start could not be saved: nothing to keep
-    streaming: bool = True  # False once the upstream stream is over (saving may go on)
+    life: PanelLife = field(default_factory=PanelLife)
     checkpointed: tuple[int, int] | None = None  # text and reasoning lengths last written
     _last_point: float = 0.0
 
@@ -324,13 +371,14 @@ def apply_outcome(run: Run, outcome: RunOutcome) -> Run:
 
 
 async def _finish(panel: LivePanel, sink: PanelSink) -> None:
-    await panel.created.wait()
-    if panel.discarded:
+    await panel.life.wait_released()
+    if panel.life.discarded:
         return
     panel.set_state(panel.status)
     panel.outcome = build_outcome(panel)
     panel.save_failed = not await save_outcome(panel.run_id, panel.outcome)
     apply_outcome(panel.start.run, panel.outcome)
+    panel.life.saved()
     await sink.panel_finished(panel)
 
 
@@ -348,8 +396,8 @@ async def run_panel(panel: LivePanel, sink: PanelSink) -> None:
         logger.exception("Run %s failed unexpectedly", panel.start.model.name)
         panel.status = Run.Status.ERROR
         panel.error = "Internal error while streaming (logged on the server)."
-    panel.streaming = False
-    if panel.discarded:
+    panel.life.stream_ended()
+    if panel.life.discarded:
         return
     # Saving must not be cut short: a cancelled, queued database call never runs.
     await asyncio.shield(asyncio.ensure_future(_finish(panel, sink)))

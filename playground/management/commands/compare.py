@@ -24,8 +24,8 @@ from rich.table import Table
 from rich.text import Text
 
 from playground import services
-from playground.durability import process_lease
 from playground.conf import playground_settings
+from playground.durability import process_lease
 from playground.forms import CompareForm
 from playground.models import Run
 from playground.serialization import run_as_dict
@@ -195,7 +195,7 @@ def summary_table(runs: list[Run]) -> Table:
 async def stream_all(starts: list[PanelStart], sink: ConsoleSink) -> None:
     panels = [LivePanel(start=start) for start in starts]
     for panel in panels:
-        panel.created.set()  # comparison_start has written the rows already
+        panel.life.release()  # comparison_start has written the rows already
     sink.start(panels)
     tasks = [asyncio.create_task(run_panel(panel, sink)) for panel in panels]
     try:
