@@ -477,6 +477,8 @@ class RelayWorker:
         self.expected[f"sim:{WARM_MODEL}"] = expected_text(WARM_MODEL, 8)
         self.ends = {name: piece_ends(text) for name, text in self.expected.items()}
         self.clients = [RelayClient(self, index) for index in range(plan["clients"])]
+        self.logout_http: Any = None
+        self.logout_sockets: list[Any] = []
 
     async def prepare(self, *, login: bool) -> None:
         import httpx
@@ -512,6 +514,74 @@ class RelayWorker:
         ]
         report["finals"] = [final for client in self.clients for final in client.finals]
         return report
+
+    # --- logout closes a user's sockets on every process ---
+    # The orchestrator asks for sockets until they sit on every daphne process (it maps each
+    # socket's local port to the process holding its other end), then for the logout, made
+    # on one process; the playground's logout signal sends `session.ended` to the user's group
+    # through the channel layer, and every socket must close with 4401.
+
+    async def logout_open(self, command: dict[str, Any]) -> dict[str, Any]:
+        """Open `count` more websockets of one freshly logged-in user (bench0)."""
+        import httpx
+        from websockets.asyncio.client import connect
+
+        if self.logout_http is None:
+            self.logout_http = httpx.AsyncClient(timeout=60)
+            client = RelayClient(self, 0)
+            await client.login(self.logout_http, "bench0", self.plan["password"])
+            self.logout_cookie = client.cookie
+        for _ in range(command["count"]):
+            ws = await connect(
+                self.ws_url,
+                additional_headers={"Origin": self.base_url, "Cookie": self.logout_cookie},
+                compression=None,
+                max_size=None,
+                open_timeout=30,
+                ping_interval=None,
+            )
+            self.logout_sockets.append(ws)
+        ports = [ws.transport.get_extra_info("sockname")[1] for ws in self.logout_sockets]
+        return {"ports": ports}
+
+    async def logout(self, command: dict[str, Any]) -> dict[str, Any]:
+        """Log the user out over one HTTP connection; then every socket's close code."""
+        base, http = self.base_url, self.logout_http
+        page = await http.get(f"{base}/")
+        token = CSRF.search(page.text)
+        csrf = token.group(1) if token else http.cookies.get("csrftoken", "")
+        sent = time.monotonic()
+        response = await http.post(
+            f"{base}/accounts/logout/",
+            data={"csrfmiddlewaretoken": csrf},
+            headers={"referer": f"{base}/"},
+        )
+        stream = response.extensions.get("network_stream")
+        http_port = stream.get_extra_info("client_addr")[1] if stream is not None else None
+
+        async def closed(ws: Any) -> tuple[int, int | None, float | None]:
+            port = ws.transport.get_extra_info("sockname")[1]
+            try:
+                async with asyncio.timeout(command.get("timeout", 30)):
+                    while True:
+                        await ws.recv()
+            except TimeoutError:
+                with contextlib.suppress(Exception):
+                    await ws.close()
+                return port, None, None
+            except Exception:
+                pass
+            code = ws.close_code
+            return port, code, (time.monotonic() - sent) * 1000
+
+        closes = await asyncio.gather(*(closed(ws) for ws in self.logout_sockets))
+        self.logout_sockets = []
+        return {"status": response.status_code, "http_port": http_port, "closes": closes}
+
+    async def logout_end(self) -> None:
+        if self.logout_http is not None:
+            await self.logout_http.aclose()
+            self.logout_http = None
 
     async def burst(self, command: dict[str, Any]) -> dict[str, Any]:
         meter = Meter()
@@ -698,6 +768,13 @@ async def serve_worker(worker: RelayWorker | DirectWorker) -> None:
                 reply({"event": "steady", **await worker.steady(command)})
             elif name == "burst":
                 reply({"event": "burst", **await worker.burst(command)})
+            elif name == "logout_open" and isinstance(worker, RelayWorker):
+                reply({"event": "logout_open", **await worker.logout_open(command)})
+            elif name == "logout" and isinstance(worker, RelayWorker):
+                reply({"event": "logout", **await worker.logout(command)})
+            elif name == "logout_end" and isinstance(worker, RelayWorker):
+                await worker.logout_end()
+                reply({"event": "logout_end"})
             else:
                 reply({"event": "error", "error": f"unknown command {name!r}"})
         except Exception as exc:

@@ -3,6 +3,7 @@
     python bench/relay.py                      # K=50 clients x M=4 models = 200 streams, 30 s
     python bench/relay.py --clients 10 --models 4 --duration 20 --json
     python bench/relay.py --sweep              # K = 1, 10, 50, 100: how each figure grows
+    python bench/relay.py --processes 2        # 2 daphne processes on one port (deploy/)
 
 It starts, each in its own process: the upstream simulator (TTFT 300 ms, a token every
 20 ms, 256 tokens, one distinct text per model), a real daphne serving the playground on a
@@ -21,6 +22,12 @@ per stream (peak under load minus idle) and after the load; the time from a fina
 its final panel and to save every run; the time from a socket closing to the simulator
 seeing each of its upstream requests closed; and any lost, duplicated or reordered text
 (each answer is checked character for character, streamed, final and saved).
+
+With --processes N the server is the shipped deployment instead (deploy/serve.sh:
+supervisord, N daphne processes on one listening socket) on PostgreSQL and Redis; the
+clients connect to the one port and the kernel spreads them; server CPU and memory are
+summed over the N processes. Every run ends with a logout check: one user's sockets, on
+every process, must all close with 4401 when that user logs out on one of them.
 """
 
 from __future__ import annotations
@@ -58,6 +65,7 @@ from _workers import (  # noqa: E402
 )
 
 WORKERS = BENCH / "_workers.py"
+SERVE = ROOT / "deploy" / "serve.sh"
 SWEEP_CLIENTS = (1, 10, 50, 100)
 REQUIRED_KEYS = (
     "streams",
@@ -72,6 +80,10 @@ REQUIRED_KEYS = (
     "disconnect_close_ms_p99",
     "lost_chars",
     "errors",
+    "server_us_per_token",
+    "saturated",
+    "processes",
+    "logout_ok",
 )
 
 
@@ -90,6 +102,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=float,
         default=0.0,
         help="the server's reattach grace (s); close latencies are reported after it",
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        metavar="N",
+        help="serve with N daphne processes on one port (deploy/supervisord.conf); needs "
+        "PostgreSQL (DATABASE_URL) and Redis (REDIS_URL)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--sweep", action="store_true", help="run K = 1, 10, 50, 100")
@@ -120,6 +140,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--clients and --models must be at least 1, --tokens at least 2")
     if args.duration <= args.ramp + args.ttft + 0.5:
         parser.error("--duration must exceed --ramp + --ttft by at least half a second")
+    if args.processes < 1:
+        parser.error("--processes must be at least 1")
+    if args.processes > 1:
+        database = os.environ.get("DATABASE_URL", "")
+        if not database.startswith(("postgres://", "postgresql://", "pgsql://")):
+            parser.error(
+                "--processes needs DATABASE_URL naming a PostgreSQL server (the bench makes "
+                "a database of its own there): several processes cannot share SQLite"
+            )
+        if not os.environ.get("REDIS_URL"):
+            parser.error(
+                "--processes needs REDIS_URL (e.g. redis://127.0.0.1:6379/0): several "
+                "processes cannot share the in-memory channel layer"
+            )
+        if args.profile is not None or args.patch:
+            parser.error("--profile and --patch run one daphne: not with --processes")
+        if not Path(sys.executable).with_name("supervisord").exists():
+            parser.error("--processes runs deploy/serve.sh: pip install -e '.[serve]'")
     return args
 
 
@@ -202,6 +240,141 @@ def wait_http(url: str, process: subprocess.Popen[Any], timeout: float = 60) -> 
         time.sleep(0.1)
 
 
+@dataclass
+class Servers:
+    """The playground's daphne processes: one started here, or N under supervisord."""
+
+    process: subprocess.Popen[Any]  # daphne itself, or supervisord
+    pids: list[int]
+    supervised: bool
+
+
+def start_servers(
+    args: argparse.Namespace, env: dict[str, str], port: int, app: str, workdir: Path, log: IO[str]
+) -> Servers:
+    argv: list[str]
+    if args.processes == 1:
+        argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]
+        daphne = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        wait_http(f"http://127.0.0.1:{port}/accounts/login/", daphne)
+        return Servers(daphne, [daphne.pid], supervised=False)
+    # The shipped deployment: deploy/serve.sh -> supervisord -> N x daphne --fd 0.
+    serve_env = {
+        **env,
+        "PLAYGROUND_PROCESSES": str(args.processes),
+        "PLAYGROUND_BIND": "127.0.0.1",
+        "PLAYGROUND_PORT": str(port),
+        "PLAYGROUND_RUN_DIR": str(workdir / "run"),
+        "PLAYGROUND_DAPHNE": str(Path(sys.executable).with_name("daphne")),
+    }
+    supervisor = subprocess.Popen(
+        [str(SERVE)], cwd=ROOT, env=serve_env, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    servers = Servers(supervisor, [], supervised=True)
+    wait_http(f"http://127.0.0.1:{port}/accounts/login/", supervisor)
+    from playground.models import ServerProcess
+
+    # Every process is up when each has named itself in the database (its hub's row).
+    deadline = time.monotonic() + 60
+    while True:
+        servers.pids = daphne_children(supervisor.pid)
+        rows = set(ServerProcess.objects.values_list("pid", flat=True))
+        if len(servers.pids) == args.processes and set(servers.pids) <= rows:
+            return servers
+        if supervisor.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{args.processes} daphne processes did not start")
+        time.sleep(0.2)
+
+
+def daphne_children(pid: int) -> list[int]:
+    import psutil
+
+    with contextlib.suppress(psutil.Error):
+        return sorted(
+            child.pid
+            for child in psutil.Process(pid).children()
+            if "daphne" in " ".join(child.cmdline())
+        )
+    return []
+
+
+def stop_servers(servers: Servers | None) -> None:
+    """SIGTERM; each daphne saves its runs within PLAYGROUND_SHUTDOWN_SECONDS; supervisord
+    waits for them (stopwaitsecs 20), so it gets longer than a lone daphne."""
+    if servers is None:
+        return
+    if not servers.supervised:
+        stop_process(servers.process)
+        return
+    import psutil
+
+    process = servers.process
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, 9)
+            process.wait()
+    for pid in servers.pids:
+        with contextlib.suppress(psutil.Error):
+            psutil.Process(pid).kill()
+
+
+def socket_owners(pids: list[int], port: int) -> dict[int, int]:
+    """Client-side port -> pid of the server process holding the other end (on `port`)."""
+    import psutil
+
+    owners = {}
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            for conn in psutil.Process(pid).net_connections("tcp"):
+                if conn.raddr and conn.laddr.port == port:
+                    owners[conn.raddr.port] = pid
+    return owners
+
+
+def logout_check(relay: Worker, servers: Servers, port: int) -> dict[str, Any]:
+    """One user's sockets on every process; a logout on one process must close them all
+    with 4401 (through the channel layer for the sockets on the other processes)."""
+    pids = servers.pids
+    covered: dict[int, int] = {}
+    for _ in range(10):  # the kernel picks the process: ask for more until each holds one
+        relay.send({"cmd": "logout_open", "count": 4 * len(pids)})
+        ports = relay.expect("logout_open", 60)["ports"]
+        owners = socket_owners(pids, port)
+        covered = {p: owners[p] for p in ports if p in owners}
+        if set(covered.values()) == set(pids):
+            break
+    relay.send({"cmd": "logout", "timeout": 30})
+    done = relay.expect("logout", 90)
+    logout_pid = socket_owners(pids, port).get(done["http_port"]) if done["http_port"] else None
+    relay.send({"cmd": "logout_end"})
+    relay.expect("logout_end", 30)
+    closes = done["closes"]
+    by_code: dict[str, int] = {}
+    for _, code, _ in closes:
+        by_code[str(code)] = by_code.get(str(code), 0) + 1
+    others = [c for c in closes if logout_pid is None or covered.get(c[0]) != logout_pid]
+    ok = (
+        done["status"] in (200, 302)
+        and bool(closes)
+        and all(code == 4401 for _, code, _ in closes)
+        and set(covered.values()) == set(pids)
+    )
+    close_ms = [c[2] for c in closes if c[2] is not None]
+    return {
+        "logout_ok": ok,
+        "logout_sockets": len(closes),
+        "logout_processes_with_sockets": len(set(covered.values())),
+        "logout_other_process_sockets": len(others) if logout_pid is not None else None,
+        "logout_close_codes": by_code,
+        "logout_close_ms_max": rounded(max(close_ms, default=None)),
+    }
+
+
 def get_json(url: str) -> dict[str, Any]:
     with urllib.request.urlopen(url, timeout=10) as response:
         payload: dict[str, Any] = json.loads(response.read())
@@ -247,7 +420,7 @@ class BenchDatabase:
         parts = urlsplit(self.server_url)
         admin_url = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
         with psycopg.connect(admin_url, autocommit=True) as connection:
-            connection.execute(statement)  # type: ignore[arg-type]
+            connection.execute(statement)
 
     def drop(self) -> None:
         if self.name:
@@ -256,6 +429,16 @@ class BenchDatabase:
 
                 connections.close_all()
             self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+def bench_redis_url(url: str) -> str:
+    """A Redis database of its own on REDIS_URL's server (number 1 + pid % 15): the bench's
+    users get ids from 1 as anyone's do, and a logout here must not close a socket of another
+    deployment or test run whose per-user groups live on the same Redis."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss"):
+        return url
+    return urlunsplit(parts._replace(path=f"/{1 + os.getpid() % 15}"))
 
 
 def setup_django(env: dict[str, str]) -> None:
@@ -390,7 +573,7 @@ class Sample:
 class Sampler:
     """CPU time and resident memory of the benchmark's processes, every 100 ms."""
 
-    processes: dict[str, Any]  # name -> psutil.Process
+    processes: dict[str, Any]  # name -> psutil.Process, or a list of them (summed)
     samples: list[Sample] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -402,11 +585,12 @@ class Sampler:
         import psutil
 
         cpu, rss = {}, {}
-        for name, process in self.processes.items():
-            with contextlib.suppress(psutil.Error), process.oneshot():
-                times = process.cpu_times()
-                cpu[name] = times.user + times.system
-                rss[name] = process.memory_info().rss / 1024
+        for name, group in self.processes.items():
+            for process in group if isinstance(group, list) else [group]:
+                with contextlib.suppress(psutil.Error), process.oneshot():
+                    times = process.cpu_times()
+                    cpu[name] = cpu.get(name, 0.0) + times.user + times.system
+                    rss[name] = rss.get(name, 0.0) + process.memory_info().rss / 1024
         machine = psutil.cpu_times()
         for part in ("user", "nice", "system", "irq", "softirq", "steal", "iowait"):
             cpu[f"machine_{part}"] = getattr(machine, part, 0.0)
@@ -423,11 +607,16 @@ class Sampler:
     def nearest(self, moment: float) -> Sample:
         return min(self.samples, key=lambda sample: abs(sample.at - moment))
 
-    def cpu_percent(self, name: str, start: float, end: float) -> float | None:
+    def cpu_seconds(self, name: str, start: float, end: float) -> tuple[float, float] | None:
+        """(CPU seconds of `name`, wall seconds) between the samples nearest start and end."""
         first, last = self.nearest(start), self.nearest(end)
         if name not in first.cpu or name not in last.cpu or last.at <= first.at:
             return None
-        return round((last.cpu[name] - first.cpu[name]) / (last.at - first.at) * 100, 1)
+        return last.cpu[name] - first.cpu[name], last.at - first.at
+
+    def cpu_percent(self, name: str, start: float, end: float) -> float | None:
+        measured = self.cpu_seconds(name, start, end)
+        return None if measured is None else round(measured[0] / measured[1] * 100, 1)
 
     def rss_peak(self, name: str, start: float, end: float) -> float:
         values = [s.rss_kb[name] for s in self.samples if start <= s.at <= end and name in s.rss_kb]
@@ -513,10 +702,12 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
         "PYTHONUNBUFFERED": "1",
     }
+    if env.get("REDIS_URL"):
+        env["REDIS_URL"] = bench_redis_url(env["REDIS_URL"])
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     python = sys.executable
     sim = relay = direct = None
-    daphne: subprocess.Popen[Any] | None = None
+    servers: Servers | None = None
     sampler: Sampler | None = None
     try:
         plan = {"models": args.models, "tokens": args.tokens, "ttft": args.ttft,
@@ -539,18 +730,14 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
             app = "_patched_asgi:application"
             path = os.pathsep.join([str(BENCH), str(ROOT), env.get("PYTHONPATH", "")])
             daphne_env = {**daphne_env, "BENCH_PATCHES": args.patch, "PYTHONPATH": path}
-        daphne = subprocess.Popen(
-            [python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app],
-            cwd=ROOT, env=daphne_env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        wait_http(f"{base_url}/accounts/login/", daphne)
+        servers = start_servers(args, daphne_env, port, app, workdir, log)
 
         worker_plan = {**plan, "base_url": base_url, "sim_port": sim_port, "password": password}
         relay = Worker("relay clients", [python, str(WORKERS), "relay"], env, log, worker_plan)
         direct = Worker("direct control", [python, str(WORKERS), "direct"], env, log, worker_plan)
         sampler = Sampler(
             {
-                "daphne": psutil.Process(daphne.pid),
+                "daphne": [psutil.Process(pid) for pid in servers.pids],
                 "simulator": psutil.Process(sim.process.pid),
                 "relay_clients": psutil.Process(relay.process.pid),
                 "direct_client": psutil.Process(direct.process.pid),
@@ -578,10 +765,11 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
         relay.send(command)
         direct.send(command)
         time.sleep(max(0.0, w0 - time.monotonic()))
-        spy = start_profiler(args, daphne.pid, w0, w1, log)
+        spy = start_profiler(args, servers.pids[0], w0, w1, log)
         before = process_times()
         time.sleep(max(0.0, w1 - time.monotonic()))
-        ours = {p.pid for p in sampler.processes.values()} | {daphne.pid}
+        ours = {p.pid for p in sampler.processes.values() if not isinstance(p, list)}
+        ours |= {*servers.pids, servers.process.pid}
         others = busiest(before, process_times(), w1 - w0, ours)
         time.sleep(max(0.0, last_close - time.monotonic()))
         all_saved_at = None
@@ -630,6 +818,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
             burst_relay = relay.expect("burst", timeout + 30)
             burst_direct = direct.expect("burst", timeout + 30)
             burst = burst_report(burst_relay, burst_direct)
+        logout = logout_check(relay, servers, port)
         final_saved = check_saved_runs(args)
         deadline = time.monotonic() + 10
         while unfinished_runs() and time.monotonic() < deadline:
@@ -643,6 +832,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
             for part in (*MACHINE_BUSY, "steal", "iowait")
         }
         machine = sampler.cpu_percent("machine", w0, w1)
+        server_cpu = sampler.cpu_seconds("daphne", w0, w1)
         rss_load = sampler.rss_peak("daphne", w0, w1)
         r_ttft, d_ttft = relayed["ttft_ms"], directed["ttft_ms"]
         r50, r99 = percentile(r_ttft, 50), percentile(r_ttft, 99)
@@ -654,8 +844,10 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
         lost += burst.get("lost_chars", 0)
         errors = (
             relayed["errors"] + directed["errors"] + final_saved["errors"] + relay_never
-            + direct_never + unfinished + burst.get("errors", 0)
+            + direct_never + unfinished + burst.get("errors", 0) + (not logout["logout_ok"])
         )  # fmt: skip
+        logout_samples = [] if logout["logout_ok"] else [f"logout check failed: {logout}"]
+        cores = psutil.cpu_count() or 1
         report: dict[str, Any] = {
             "streams": streams,
             "grace_s": args.grace,
@@ -664,6 +856,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
             "duration_s": args.duration,
             "database": database.kind,
             "channel_layer": "redis" if os.environ.get("REDIS_URL") else "in-memory",
+            "processes": args.processes,
             "coalesce_window_ms": window_s * 1000,
             "patches": args.patch,
             "ttft_ms_p50": rounded(r50),
@@ -687,6 +880,12 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
             ),
             "frames_per_token": rounded(relayed["frames"] / max(relayed["tokens"], 1), 4),
             "server_cpu_percent": cpu["daphne"],
+            # Server CPU (all its processes) per token relayed in the window, in µs.
+            "server_us_per_token": rounded(server_cpu[0] / relayed["tokens_in_window"] * 1e6, 1)
+            if server_cpu is not None and relayed["tokens_in_window"]
+            else None,
+            # The machine itself was the limit: busy above 90% of all its cores.
+            "saturated": machine is not None and machine > 0.9 * cores * 100,
             "simulator_cpu_percent": cpu["simulator"],
             "relay_clients_cpu_percent": cpu["relay_clients"],
             "direct_client_cpu_percent": cpu["direct_client"],
@@ -725,10 +924,12 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
                 + directed["error_samples"]
                 + final_saved["samples"]
                 + burst.get("error_samples", [])
+                + logout_samples
             )[:10],
             "saved_runs": final_saved["runs"],
             "steady_saved_runs": steady_saved["runs"],
             **{f"burst_{key}": value for key, value in burst.items() if key != "error_samples"},
+            **logout,
         }
         return report
     except BaseException:
@@ -740,10 +941,10 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         if sampler is not None:
             sampler.stop()
-        for worker in (relay, direct):
-            if worker is not None:
-                worker.stop()
-        stop_process(daphne)
+        for running in (relay, direct):
+            if running is not None:
+                running.stop()
+        stop_servers(servers)
         if sim is not None:
             sim.stop()
             stop_process(sim.process)
@@ -812,6 +1013,8 @@ def targets(report: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
         ("errors", "0", report["errors"] == 0),
         ("tokens/s", "= direct (within 2%)", tokens_ok),
         ("daphne CPU", "<= 60% of a core", at_most("server_cpu_percent", 60)),
+        ("server CPU per token", "<= 60 µs", at_most("server_us_per_token", 60)),
+        ("logout closes every socket", "4401 on every process", report["logout_ok"]),
         ("RSS per stream", "<= 250 KB", at_most("server_rss_kb_per_stream", 250)),
         ("RSS after load", "<= idle + 10%", None if after is None else after <= 1.10),
         ("disconnect -> closed p99", "<= 1000 ms", at_most("disconnect_close_ms_p99", 1000)),
@@ -831,7 +1034,8 @@ def print_report(report: dict[str, Any]) -> None:
     print(
         f"relay benchmark: {r['clients']} clients x {r['models']} models = {r['streams']} "
         f"streams, {r['duration_s']:g} s each, {r['database']}, {r['channel_layer']} channel "
-        f"layer, {r['machine_cores']} cores"
+        f"layer, {r['machine_cores']} cores, {r['processes']} daphne process"
+        f"{'es on one port (deploy/supervisord.conf)' if r['processes'] > 1 else ''}"
     )
     if r["patches"]:
         print(f"WHAT-IF: served with these changes patched in: {r['patches']}")
@@ -847,6 +1051,9 @@ def print_report(report: dict[str, Any]) -> None:
         print(f"  {name:<22}{fmt(relayed):>12}{fmt(direct):>12}{fmt(added):>12}")
     print(f"  {'TTFT ratio p50':<22}{fmt(r['ttft_ratio_p50']):>12}")
     print(f"\n  frames per token         {fmt(r['frames_per_token'])}")
+    print(f"  server CPU per token     {fmt(r['server_us_per_token'])} µs (all daphne processes)")
+    if r["saturated"]:
+        print("  SATURATED: the machine's CPU was above 90% of its cores; latency is queueing")
     print(
         f"  CPU, % of one core       daphne {fmt(r['server_cpu_percent'])}, simulator "
         f"{fmt(r['simulator_cpu_percent'])}, relay clients {fmt(r['relay_clients_cpu_percent'])}"
@@ -891,6 +1098,12 @@ def print_report(report: dict[str, Any]) -> None:
     )
     for sample in r["error_samples"]:
         print(f"    ! {sample}")
+    print(
+        f"  logout closes sockets on every process: {'ok' if r['logout_ok'] else 'FAILED'} "
+        f"({r['logout_sockets']} sockets on {r['logout_processes_with_sockets']} process(es), "
+        f"{fmt(r['logout_other_process_sockets'])} on others than the logout's; close codes "
+        f"{r['logout_close_codes']}, last after {fmt(r['logout_close_ms_max'])} ms)"
+    )
     if "burst_ttft_ms_p50" in r:
         print(
             f"\n  burst ({r['clients']} at once, no target): TTFT p50 {fmt(r['burst_ttft_ms_p50'])}"
@@ -915,6 +1128,8 @@ SWEEP_ROWS = (
     ("direct_tokens_per_s", "tokens/s direct", ""),
     ("frames_per_token", "frames/token", ""),
     ("server_cpu_percent", "daphne CPU %", ""),
+    ("server_us_per_token", "server µs/token", ""),
+    ("saturated", "saturated", ""),
     ("simulator_cpu_percent", "simulator CPU %", ""),
     ("machine_cpu_percent", "machine CPU %", ""),
     ("server_rss_kb_per_stream", "RSS KB/stream", ""),
@@ -946,7 +1161,8 @@ def sweep(args: argparse.Namespace) -> list[dict[str, Any]]:
                 "--clients", str(clients), "--models", str(args.models),
                 "--duration", str(args.duration), "--ramp", str(args.ramp),
                 "--ttft", str(args.ttft), "--interval", str(args.interval),
-                "--tokens", str(args.tokens)]  # fmt: skip
+                "--tokens", str(args.tokens), "--processes", str(args.processes),
+                "--grace", str(args.grace)]  # fmt: skip
         if args.no_burst:
             argv.append("--no-burst")
         print(f"sweep: K={clients} ...", file=sys.stderr, flush=True)

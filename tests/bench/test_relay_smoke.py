@@ -11,6 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench" / "relay.py"
@@ -28,15 +31,23 @@ def load_bench() -> ModuleType:
     return sys.modules[name]
 
 
-def test_a_small_run_relays_every_character() -> None:
-    argv = [sys.executable, str(BENCH), "--clients", "2", "--models", "2", "--duration", "3",
-            "--ramp", "0.5", "--tokens", "48", "--interval", "0.01", "--json"]  # fmt: skip
+SMALL = ["--clients", "2", "--models", "2", "--duration", "3", "--ramp", "0.5", "--tokens", "48",
+         "--interval", "0.01", "--json"]  # fmt: skip
+
+
+def run_bench(*args: str) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
     done = subprocess.run(
-        argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=110, check=False
-    )
+        [sys.executable, str(BENCH), *args], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=110, check=False,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr[-4000:]
-    report = json.loads(done.stdout)
+    report: dict[str, Any] = json.loads(done.stdout)
+    return report
+
+
+def test_a_small_run_relays_every_character() -> None:
+    report = run_bench(*SMALL)
 
     missing = [key for key in load_bench().REQUIRED_KEYS if key not in report]
     assert not missing, missing
@@ -53,6 +64,39 @@ def test_a_small_run_relays_every_character() -> None:
     # None only when, by chance, no client was mid-stream when it left.
     close = report["disconnect_close_ms_p99"]
     assert close is None or close >= 0
+    assert report["server_us_per_token"] > 0 and isinstance(report["saturated"], bool)
+    # A logout closed every socket of the user (one process here: no other to cross to).
+    assert report["logout_ok"] and report["logout_sockets"] > 0
+    assert report["logout_close_codes"] == {"4401": report["logout_sockets"]}
+
+
+def _shared_services_missing() -> str:
+    if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
+        return "--processes needs PostgreSQL (DATABASE_URL)"
+    if not os.environ.get("REDIS_URL"):
+        return "--processes needs Redis (REDIS_URL)"
+    if not Path(sys.executable).with_name("supervisord").exists():
+        return "supervisor is not installed (pip install -e '.[serve]')"
+    return ""
+
+
+def test_two_processes_on_one_port_relay_and_log_out_across() -> None:
+    """--processes 2: the shipped supervisord configuration on PostgreSQL and Redis (CI sets
+    both; there this may not skip): every character relayed, and a logout on one process
+    closes the user's sockets on the other through the channel layer."""
+    missing = _shared_services_missing()
+    if missing:
+        if os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"):
+            pytest.fail(f"CI runs this test: {missing}")
+        pytest.skip(missing)
+    report = run_bench(*SMALL, "--processes", "2")
+    assert report["processes"] == 2 and report["channel_layer"] == "redis"
+    assert report["lost_chars"] == 0, report["error_samples"]
+    assert report["errors"] == 0, report["error_samples"]
+    assert report["saved_runs"].get("done", 0) >= 4
+    assert report["logout_ok"], report
+    assert report["logout_processes_with_sockets"] == 2
+    assert report["logout_other_process_sockets"] > 0
 
 
 def test_each_model_streams_a_distinct_text_of_exact_length() -> None:
