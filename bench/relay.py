@@ -584,7 +584,8 @@ class Sampler:
     def take(self) -> Sample:
         import psutil
 
-        cpu, rss = {}, {}
+        cpu: dict[str, float] = {}
+        rss: dict[str, float] = {}
         for name, group in self.processes.items():
             for process in group if isinstance(group, list) else [group]:
                 with contextlib.suppress(psutil.Error), process.oneshot():
