@@ -1,12 +1,16 @@
-"""Anthropic Messages streaming (WIRE §3)."""
+"""Anthropic Messages streaming.
+
+The request: https://docs.anthropic.com/en/api/messages; the events (message_start,
+content_block_delta, message_delta with the cumulative usage, message_stop, error):
+https://docs.anthropic.com/en/api/messages-streaming.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterable, Mapping
 from typing import Any
 
-from httpx_sse import ServerSentEvent
-
+from inference.backends.api import HttpApi, read_events, strip_suffix
 from inference.backends.base import (
     ChatRequest,
     Event,
@@ -17,7 +21,9 @@ from inference.backends.base import (
     TextDelta,
     Usage,
 )
-from inference.backends.http import ErrorMapper, HttpApi, Sleep, strip_suffix
+from inference.backends.errors import ErrorMapper
+from inference.backends.retry import Sleep
+from inference.backends.sse import ServerSentEvent
 
 LABEL = "Anthropic API"
 API_VERSION = "2023-06-01"
@@ -96,16 +102,24 @@ class _UsageTally:
         )
 
 
-async def read_stream(
-    events: AsyncIterable[ServerSentEvent], errors: ErrorMapper
-) -> AsyncGenerator[Event, None]:
-    """Events from a Messages SSE stream; ends at message_stop, anything else is truncated."""
-    tally = _UsageTally()
-    stop_reason: str | None = None
-    async for sse in events:
+class MessagesParser:
+    """Our events from a Messages stream
+    (https://docs.anthropic.com/en/api/messages-streaming); ends at message_stop, any
+    other end is a truncated stream."""
+
+    __slots__ = ("errors", "stop_reason", "tally")
+
+    def __init__(self, errors: ErrorMapper) -> None:
+        self.errors = errors
+        self.tally = _UsageTally()
+        self.stop_reason: str | None = None
+
+    def feed(self, sse: ServerSentEvent, out: list[Event]) -> bool:
+        """Append what one event says; True at message_stop."""
         data = sse.data
         if not data:
-            continue
+            return False
+        errors = self.errors
         message = errors.json_object(data)
         kind: object = sse.event
         if kind == "message":  # no `event:` line: fall back to the payload's own type
@@ -117,32 +131,44 @@ async def read_stream(
                 if delta_type == "text_delta":
                     text = delta.get("text")
                     if text and type(text) is str:
-                        yield TextDelta(text)
+                        out.append(TextDelta(text))
                 elif delta_type == "thinking_delta":
                     thinking = delta.get("thinking")
                     if thinking and type(thinking) is str:
-                        yield ReasoningDelta(thinking)
+                        out.append(ReasoningDelta(thinking))
             elif kind == "message_start":
-                tally.update(message["message"].get("usage"))
+                self.tally.update(message["message"].get("usage"))
             elif kind == "message_delta":
                 delta = message.get("delta")
                 if isinstance(delta, dict) and delta.get("stop_reason"):
-                    stop_reason = str(delta["stop_reason"])
-                tally.update(message.get("usage"))
+                    self.stop_reason = str(delta["stop_reason"])
+                self.tally.update(message.get("usage"))
             elif kind == "message_stop":
-                if tally.seen:
-                    yield tally.usage()
-                yield finish(stop_reason)
-                return
+                if self.tally.seen:
+                    out.append(self.tally.usage())
+                out.append(finish(self.stop_reason))
+                return True
             elif kind == "error":
                 raise errors.from_payload(message)
         except (AttributeError, TypeError, KeyError, IndexError):
             raise errors.malformed(data) from None
-    raise errors.truncated("the stream ended without message_stop")
+        return False
+
+    def end(self, out: list[Event]) -> None:
+        """The body ended before message_stop."""
+        raise self.errors.truncated("the stream ended without message_stop")
+
+
+def read_stream(
+    events: AsyncIterable[ServerSentEvent], errors: ErrorMapper
+) -> AsyncGenerator[Event, None]:
+    """Events from already-split server-sent events (tests, transcripts)."""
+    return read_events(MessagesParser(errors), events)
 
 
 def request_body(request: ChatRequest, config: HostConfig) -> dict[str, Any]:
-    """The Messages body (WIRE §3.1): system top-level, max_tokens always present."""
+    """The Messages body (https://docs.anthropic.com/en/api/messages): system top-level,
+    max_tokens always present, thinking per https://docs.anthropic.com/en/docs/build-with-claude/extended-thinking."""
     max_tokens = request.max_tokens or DEFAULT_MAX_TOKENS
     body: dict[str, Any] = {
         "model": request.model,
@@ -183,10 +209,10 @@ class AnthropicBackend:
             headers["x-api-key"] = config.api_key
         self._http = HttpApi(config, LABEL, headers, sleep=sleep)
 
-    def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
+    def stream(self, request: ChatRequest) -> AsyncGenerator[Event, None]:
         """Stream one answer: thinking and text deltas, then usage, then Finish."""
         body = request_body(request, self.config)
-        return self._http.stream(f"{self._base}/v1/messages", body, read_stream)
+        return self._http.stream(f"{self._base}/v1/messages", body, MessagesParser)
 
     async def list_models(self) -> list[str]:
         """Model ids from GET {base}/v1/models, following has_more / last_id."""

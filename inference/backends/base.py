@@ -11,7 +11,7 @@ or raises a `BackendError`. A stream that ends without its terminator raises
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal, Protocol, runtime_checkable
 
@@ -218,7 +218,9 @@ class BackendUnavailableError(BackendError):
 class Backend(Protocol):
     """One streaming method per provider, plus a model listing."""
 
-    def stream(self, request: ChatRequest) -> AsyncIterator[Event]: ...
+    def stream(self, request: ChatRequest) -> AsyncGenerator[Event, None]:
+        """The answer's events; close the generator (`aclose`) to stop it early."""
+        ...
 
     async def list_models(self) -> list[str]: ...
 

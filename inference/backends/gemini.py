@@ -1,12 +1,16 @@
-"""Google Gemini `streamGenerateContent?alt=sse` (WIRE §4)."""
+"""Google Gemini `streamGenerateContent?alt=sse`.
+
+The request body and each streamed GenerateContentResponse:
+https://ai.google.dev/api/generate-content#method:-models.streamgeneratecontent; the usage
+metadata: https://ai.google.dev/api/generate-content#UsageMetadata.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterable, Mapping
 from typing import Any
 
-from httpx_sse import ServerSentEvent
-
+from inference.backends.api import HttpApi, read_events, strip_suffix
 from inference.backends.base import (
     ChatRequest,
     Event,
@@ -17,7 +21,9 @@ from inference.backends.base import (
     TextDelta,
     Usage,
 )
-from inference.backends.http import ErrorMapper, HttpApi, Sleep, strip_suffix
+from inference.backends.errors import ErrorMapper
+from inference.backends.retry import Sleep
+from inference.backends.sse import ServerSentEvent
 
 LABEL = "Gemini API"
 
@@ -58,20 +64,27 @@ def parse_usage(metadata: Mapping[str, Any]) -> Usage:
     )
 
 
-async def read_stream(
-    events: AsyncIterable[ServerSentEvent], errors: ErrorMapper
-) -> AsyncGenerator[Event, None]:
-    """Events from a Gemini SSE stream.
+class GenerateContentParser:
+    """Our events from a `streamGenerateContent?alt=sse` stream
+    (https://ai.google.dev/api/generate-content#method:-models.streamgeneratecontent).
 
     The terminator is a chunk with a finishReason, after which the server closes; usage
     metadata are running snapshots, so the last one wins.
     """
-    metadata: Mapping[str, Any] | None = None
-    finish_raw: str | None = None
-    async for sse in events:
+
+    __slots__ = ("errors", "finish_raw", "metadata")
+
+    def __init__(self, errors: ErrorMapper) -> None:
+        self.errors = errors
+        self.metadata: Mapping[str, Any] | None = None
+        self.finish_raw: str | None = None
+
+    def feed(self, sse: ServerSentEvent, out: list[Event]) -> bool:
+        """Append the parts of one GenerateContentResponse; the stream ends at its close."""
         data = sse.data
         if not data:
-            continue
+            return False
+        errors = self.errors
         chunk = errors.json_object(data)
         if chunk.get("error"):
             raise errors.from_payload(chunk)
@@ -84,28 +97,42 @@ async def read_stream(
                     for part in content.get("parts") or ():
                         text = part.get("text")
                         if text and type(text) is str:
-                            yield ReasoningDelta(text) if part.get("thought") else TextDelta(text)
+                            out.append(
+                                ReasoningDelta(text) if part.get("thought") else TextDelta(text)
+                            )
                 reason = candidate.get("finishReason")
                 if reason:
-                    finish_raw = str(reason)
+                    self.finish_raw = str(reason)
             else:
                 feedback = chunk.get("promptFeedback")
                 if feedback and feedback.get("blockReason"):
                     raise errors.refused(f"prompt blocked: {feedback['blockReason']}")
             usage = chunk.get("usageMetadata")
             if usage and type(usage) is dict:
-                metadata = usage
+                self.metadata = usage
         except (AttributeError, TypeError, KeyError, IndexError):
             raise errors.malformed(data) from None
-    if finish_raw is None:
-        raise errors.truncated("the stream ended without a finishReason")
-    if metadata is not None:
-        yield parse_usage(metadata)
-    yield finish(finish_raw)
+        return False
+
+    def end(self, out: list[Event]) -> None:
+        """The server closed: complete if a finishReason came."""
+        if self.finish_raw is None:
+            raise self.errors.truncated("the stream ended without a finishReason")
+        if self.metadata is not None:
+            out.append(parse_usage(self.metadata))
+        out.append(finish(self.finish_raw))
+
+
+def read_stream(
+    events: AsyncIterable[ServerSentEvent], errors: ErrorMapper
+) -> AsyncGenerator[Event, None]:
+    """Events from already-split server-sent events (tests, transcripts)."""
+    return read_events(GenerateContentParser(errors), events)
 
 
 def request_body(request: ChatRequest) -> dict[str, Any]:
-    """The generateContent body (WIRE §4.1): camelCase, roles user/model."""
+    """The generateContent body (https://ai.google.dev/api/generate-content#request-body):
+    camelCase, roles user/model."""
     body: dict[str, Any] = {
         "contents": [
             {"role": ROLES[m.role], "parts": [{"text": m.content}]} for m in request.messages
@@ -136,11 +163,11 @@ class GeminiBackend:
             headers["x-goog-api-key"] = config.api_key  # a header, so the key is never in a URL
         self._http = HttpApi(config, LABEL, headers, sleep=sleep)
 
-    def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
+    def stream(self, request: ChatRequest) -> AsyncGenerator[Event, None]:
         """Stream one answer: thought and text parts, then usage, then Finish."""
         model = request.model.removeprefix("models/")
         url = f"{self._base}/v1beta/models/{model}:streamGenerateContent?alt=sse"
-        return self._http.stream(url, request_body(request), read_stream)
+        return self._http.stream(url, request_body(request), GenerateContentParser)
 
     async def list_models(self) -> list[str]:
         """Models that can generateContent, from GET {base}/v1beta/models (paged)."""

@@ -1,12 +1,16 @@
-"""OpenAI Chat Completions streaming, for OpenAI and every OpenAI-compatible host (WIRE §1)."""
+"""OpenAI Chat Completions streaming, for OpenAI and every OpenAI-compatible host.
+
+The request: https://platform.openai.com/docs/api-reference/chat/create; the stream of
+chunks, usage in the last one with `stream_options.include_usage`:
+https://platform.openai.com/docs/api-reference/chat-streaming.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterable, Mapping
 from typing import Any
 
-from httpx_sse import ServerSentEvent
-
+from inference.backends.api import HttpApi, read_events
 from inference.backends.base import (
     ChatRequest,
     Event,
@@ -17,7 +21,9 @@ from inference.backends.base import (
     TextDelta,
     Usage,
 )
-from inference.backends.http import ErrorMapper, HttpApi, Sleep
+from inference.backends.errors import ErrorMapper
+from inference.backends.retry import Sleep
+from inference.backends.sse import ServerSentEvent
 
 LABEL = "OpenAI-compatible API"
 
@@ -57,26 +63,33 @@ def parse_usage(usage: Mapping[str, Any]) -> Usage:
     )
 
 
-async def read_stream(
-    events: AsyncIterable[ServerSentEvent], errors: ErrorMapper
-) -> AsyncGenerator[Event, None]:
-    """Events from a Chat Completions SSE stream.
+class ChatCompletionsParser:
+    """Our events from a Chat Completions stream
+    (https://platform.openai.com/docs/api-reference/chat-streaming).
 
     Ends at `[DONE]`. A clean end after both the finish reason and the usage also counts,
     as nothing is left to lose (`transformers serve` sends no `[DONE]`, but puts usage on
     its finish chunk). Any other end is a truncated stream.
     """
-    usage: Usage | None = None
-    finish_raw: str | None = None
-    async for sse in events:
+
+    __slots__ = ("errors", "finish_raw", "usage")
+
+    def __init__(self, errors: ErrorMapper) -> None:
+        self.errors = errors
+        self.usage: Usage | None = None
+        self.finish_raw: str | None = None
+
+    def feed(self, sse: ServerSentEvent, out: list[Event]) -> bool:
+        """Append the deltas of one chunk; True at `[DONE]`."""
         data = sse.data
         if not data:
-            continue
+            return False
         if data.startswith("[DONE]"):
-            if usage is not None:
-                yield usage
-            yield finish(finish_raw)
-            return
+            if self.usage is not None:
+                out.append(self.usage)
+            out.append(finish(self.finish_raw))
+            return True
+        errors = self.errors
         chunk = errors.json_object(data)
         if chunk.get("error"):
             raise errors.from_payload(chunk)
@@ -88,32 +101,43 @@ async def read_stream(
                 if delta:
                     reasoning = delta.get("reasoning_content") or delta.get("reasoning")
                     if reasoning and type(reasoning) is str:
-                        yield ReasoningDelta(reasoning)
+                        out.append(ReasoningDelta(reasoning))
                     content = delta.get("content")
                     if content and type(content) is str:
-                        yield TextDelta(content)
+                        out.append(TextDelta(content))
                 reason = choice.get("finish_reason")
                 if reason:
-                    finish_raw = str(reason)
+                    self.finish_raw = str(reason)
             raw_usage = chunk.get("usage")
             if raw_usage:
-                usage = parse_usage(raw_usage)
-            groq = chunk.get("x_groq")
+                self.usage = parse_usage(raw_usage)
+            groq = chunk.get("x_groq")  # https://console.groq.com/docs/api-reference
             if groq:
                 if groq.get("error"):
                     raise errors.from_payload({"error": groq["error"]})
                 if groq.get("usage"):
-                    usage = parse_usage(groq["usage"])
+                    self.usage = parse_usage(groq["usage"])
         except (AttributeError, TypeError, KeyError, IndexError):
             raise errors.malformed(data) from None
-    if finish_raw is None or usage is None:
-        raise errors.truncated("the stream ended without [DONE]")
-    yield usage
-    yield finish(finish_raw)
+        return False
+
+    def end(self, out: list[Event]) -> None:
+        """The body ended without `[DONE]`: complete only with a finish reason and usage."""
+        if self.finish_raw is None or self.usage is None:
+            raise self.errors.truncated("the stream ended without [DONE]")
+        out.append(self.usage)
+        out.append(finish(self.finish_raw))
+
+
+def read_stream(
+    events: AsyncIterable[ServerSentEvent], errors: ErrorMapper
+) -> AsyncGenerator[Event, None]:
+    """Events from already-split server-sent events (tests, transcripts)."""
+    return read_events(ChatCompletionsParser(errors), events)
 
 
 def request_body(request: ChatRequest, config: HostConfig) -> dict[str, Any]:
-    """The Chat Completions body (WIRE §1.1)."""
+    """The Chat Completions body (https://platform.openai.com/docs/api-reference/chat/create)."""
     messages: list[dict[str, str]] = []
     if request.system:
         messages.append({"role": "system", "content": request.system})
@@ -146,10 +170,10 @@ class OpenAIBackend:
             headers["authorization"] = f"Bearer {config.api_key}"
         self._http = HttpApi(config, LABEL, headers, sleep=sleep)
 
-    def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
+    def stream(self, request: ChatRequest) -> AsyncGenerator[Event, None]:
         """Stream one answer: deltas, then usage (when the host reports it), then Finish."""
         body = request_body(request, self.config)
-        return self._http.stream(f"{self._base}/chat/completions", body, read_stream)
+        return self._http.stream(f"{self._base}/chat/completions", body, ChatCompletionsParser)
 
     async def list_models(self) -> list[str]:
         """Model ids from GET {base}/models."""

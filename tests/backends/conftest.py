@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from inference.backends import http
+from inference.backends import http, retry
 
 
 @pytest.fixture
@@ -17,7 +17,7 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     async def fake_sleep(seconds: float) -> None:
         recorded.append(seconds)
 
-    monkeypatch.setattr(http, "backoff_sleep", fake_sleep)
+    monkeypatch.setattr(retry, "backoff_sleep", fake_sleep)
     return recorded
 
 
