@@ -39,7 +39,7 @@ if "conn-max-age" in PATCHES:
 if "redis-no-read-timeout" in PATCHES:
     from django.conf import settings
 
-    layer = settings.CHANNEL_LAYERS["default"]
+    layer: dict[str, Any] = settings.CHANNEL_LAYERS["default"]
     if "hosts" in layer.get("CONFIG", {}):
         layer["CONFIG"]["hosts"] = [
             {"address": host, "socket_timeout": None} if isinstance(host, str) else host

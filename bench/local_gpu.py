@@ -144,7 +144,7 @@ def import_local_backend() -> types.ModuleType:
         sys.modules["inference.backends"] = shell
         import inference
 
-        inference.backends = shell  # type: ignore[attr-defined]
+        inference.backends = shell
         from inference.backends import local
     return local
 
@@ -361,7 +361,7 @@ async def measure_model(
             await cancel_once(backend, request_for(label, prompt, room), plan.cancel_after)
             for _ in range(max(1, plan.repeats))
         ]
-        cancel = {
+        cancel: dict[str, Any] = {
             "model": label,
             "mode": mode,
             "latency_ms": round(statistics.median(c["latency_ms"] for c in cancels), 2),
@@ -433,7 +433,7 @@ def table(report: Report) -> str:
         "GPU s",
         "wall s",
     )
-    lines = [
+    lines: list[tuple[str, ...]] = [
         (
             r["model"],
             r["mode"],
@@ -447,7 +447,7 @@ def table(report: Report) -> str:
         for r in report.rows
     ]
     cancel_header = ("model", "mode", "cancel ms (median)", "cancel ms (max)", "tokens after")
-    cancel_lines = [
+    cancel_lines: list[tuple[str, ...]] = [
         (
             c["model"],
             c["mode"],

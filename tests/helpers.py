@@ -13,7 +13,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.test import Client
 
 from inference.models import Model, Provider
@@ -61,7 +61,7 @@ def create_sim_providers(sim: Simulator) -> dict[str, Model]:
 
 
 async def ws_connect(
-    user: AbstractBaseUser | None, *, origin: bytes = ORIGIN, path: str = "/ws/compare/"
+    user: User | None, *, origin: bytes = ORIGIN, path: str = "/ws/compare/"
 ) -> tuple[WebsocketCommunicator, bool, Any]:
     from playground.asgi import application
 

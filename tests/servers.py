@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import connection
 from django.test import Client
 
@@ -126,7 +126,7 @@ class Daphne:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
-def session_cookie(user: AbstractBaseUser) -> str:
+def session_cookie(user: User) -> str:
     client = Client()
     client.force_login(user)
     return f"sessionid={client.cookies['sessionid'].value}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from inference.backends.anthropic import AnthropicBackend
@@ -34,7 +35,12 @@ def base_url(sim: Simulator, kind: ProviderKind) -> str:
 
 def make_backend(kind: ProviderKind, url: str, **config: Any) -> Backend:
     host = HostConfig(kind=kind, base_url=url, api_key=config.pop("api_key", KEY), **config)
-    cls = {"openai": OpenAIBackend, "anthropic": AnthropicBackend, "gemini": GeminiBackend}[kind]
+    classes: dict[str, Callable[[HostConfig], Backend]] = {
+        "openai": OpenAIBackend,
+        "anthropic": AnthropicBackend,
+        "gemini": GeminiBackend,
+    }
+    cls = classes[kind]
     return cls(host)
 
 

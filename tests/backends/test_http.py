@@ -148,10 +148,13 @@ def test_error_message_is_short_and_fit_to_show() -> None:
 
 
 def test_google_retry_info_and_daily_quota() -> None:
-    retry = {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "37s"}
+    retry: dict[str, object] = {
+        "@type": "type.googleapis.com/google.rpc.RetryInfo",
+        "retryDelay": "37s",
+    }
     error = errors.from_response(429, {}, google_body(429, "RESOURCE_EXHAUSTED", retry))
     assert isinstance(error, RateLimitedError) and error.retry_after == 37.0 and error.retryable
-    quota = {
+    quota: dict[str, object] = {
         "@type": "type.googleapis.com/google.rpc.QuotaFailure",
         "violations": [{"quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier"}],
     }

@@ -466,7 +466,7 @@ async def test_http_error_bodies(sim: Simulator) -> None:
         _events, error = await collect_until_error(backend)
         assert type(error) is expected, kind
         assert isinstance(error, BackendError) and error.status == status
-    assert error.provider_type == "overloaded_error"
+    assert isinstance(error, BackendError) and error.provider_type == "overloaded_error"
     sim.set(REQUEST.model, Scenario(raw=cases[0][2], raw_status=429))
     _events, gemini_error = await collect_until_error(make_backend("gemini", sim.gemini_base_url))
     assert isinstance(gemini_error, RateLimitedError)

@@ -17,7 +17,8 @@ SLOW = "The slow model takes its time, word by word, to the end. " * 3
 
 
 def timeline(text: str, step_ms: float, start_ms: float) -> list[list[float]]:
-    points, length = [], 0
+    points: list[list[float]] = []
+    length = 0
     while length < len(text):
         length = min(len(text), length + 12)
         points.append([start_ms + len(points) * step_ms, length, 0])

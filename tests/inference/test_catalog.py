@@ -6,6 +6,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
+from pytest_django import DjangoAssertNumQueries
 
 from inference.backends import local
 from inference.catalog import (
@@ -94,13 +95,13 @@ def test_local_models_pass_their_options_as_strings(make_model: MakeModel) -> No
 def test_resolve_models_in_order_with_repeats_in_one_query(
     monkeypatch: pytest.MonkeyPatch,
     make_model: MakeModel,
-    django_assert_num_queries: Callable[..., object],
+    django_assert_num_queries: DjangoAssertNumQueries,
 ) -> None:
     make_model("acme:one", input_price=Decimal("1"), output_price=Decimal("2"))
     make_model("acme:two", context_window=1000, max_output_tokens=100, supports_reasoning=True)
     make_model("acme:odd:name")
     monkeypatch.setenv("ACME_API_KEY", "k")
-    with django_assert_num_queries(1):  # type: ignore[operator]
+    with django_assert_num_queries(1):
         resolved = resolve_models(["acme:two", "acme:one", "acme:two", "acme:odd:name"])
     assert [r.name for r in resolved] == ["acme:two", "acme:one", "acme:two", "acme:odd:name"]
     two, one = resolved[0], resolved[1]
@@ -172,13 +173,13 @@ def test_model_choices_lists_available_first_with_reasons(
 
 @pytest.mark.django_db
 def test_model_choices_takes_one_query_however_many_models(
-    seeded: None, make_model: MakeModel, django_assert_num_queries: Callable[..., object]
+    seeded: None, make_model: MakeModel, django_assert_num_queries: DjangoAssertNumQueries
 ) -> None:
-    with django_assert_num_queries(1):  # type: ignore[operator]
+    with django_assert_num_queries(1):
         before = model_choices()
     for index in range(20):
         make_model(f"acme{index % 3}:extra-{index}")
-    with django_assert_num_queries(1):  # type: ignore[operator]
+    with django_assert_num_queries(1):
         after = model_choices()
     assert len(after) == len(before) + 20
     gpt = next(c for c in after if c.name == "openai:gpt-4o-mini")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import io
 import json
 from collections import Counter
-from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from pytest_django import DjangoAssertNumQueries
 
 from inference.management.commands.load_catalog import load_catalog
 from inference.models import Model, Provider
@@ -57,7 +57,7 @@ def load(*args: str) -> str:
 
 
 def seed() -> dict[str, object]:
-    return json.loads(CATALOG_PATH.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    return json.loads(CATALOG_PATH.read_text(encoding="utf-8"))
 
 
 def names() -> set[str]:
@@ -116,11 +116,11 @@ def test_every_unpriced_or_borrowed_price_says_why() -> None:
 
 @pytest.mark.django_db
 def test_load_is_idempotent_and_quick(
-    django_assert_max_num_queries: Callable[..., object],
+    django_assert_max_num_queries: DjangoAssertNumQueries,
 ) -> None:
     load()
     before = sorted(Model.objects.values_list("pk", "api_name", "input_price", "updated"))
-    with django_assert_max_num_queries(8):  # type: ignore[operator]
+    with django_assert_max_num_queries(8):
         summary = load()
     assert "(0 new)" in summary and "0 new, 0 updated" in summary
     assert sorted(Model.objects.values_list("pk", "api_name", "input_price", "updated")) == before

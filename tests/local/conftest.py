@@ -24,9 +24,12 @@ import types
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pytest
+
+if TYPE_CHECKING:
+    from inference.backends.local import LoadedModel, LocalBackend
 
 # Before transformers is imported anywhere: the tests never reach for the hub.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -61,7 +64,7 @@ def import_local_backend() -> types.ModuleType:
         sys.modules["inference.backends"] = shell
         import inference
 
-        inference.backends = shell  # type: ignore[attr-defined]
+        inference.backends = shell
         from inference.backends import local
     return local
 
@@ -131,14 +134,14 @@ class TinyModel:
     path: Path
     eos_token_id: int
 
-    def backend(self, **options: str) -> local.LocalBackend:
+    def backend(self, **options: str) -> LocalBackend:
         """A backend on the tests' device; `options` add to or replace the defaults."""
         defaults = {"path": str(self.path), "device": DEVICE, "dtype": DTYPE}
         return local.LocalBackend(
             HostConfig(kind="local", base_url="", options={**defaults, **options})
         )
 
-    def loaded(self) -> local.LoadedModel:
+    def loaded(self) -> LoadedModel:
         """The process-wide cached copy, the same one the backend generates with."""
         return local.load_model(str(self.path), DEVICE, DTYPE)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from asgiref.sync import sync_to_async
 
 from inference.simulator import Scenario
 from playground.models import Run
@@ -24,7 +23,7 @@ async def finished_runs(user, models: list[str]) -> dict[str, Run]:
     ids = run_ids(log)
     await read_until(communicator, log, lambda lg: all(lg.finished(i) for i in ids.values()), 30)
     await communicator.disconnect()
-    runs = await sync_to_async(list)(Run.objects.filter(pk__in=ids.values()))
+    runs = [run async for run in Run.objects.filter(pk__in=ids.values())]
     return {run.model_name: run for run in runs}
 
 

@@ -117,7 +117,7 @@ async def test_a_reload_within_the_grace_period_goes_on_streaming(user, sim, sim
         assert again.final_text[run_id] == FULL
     await second.disconnect()
     assert len(sim.requests) == 2  # the same upstream requests went on: nothing restarted
-    runs = await sync_to_async(list)(Run.objects.filter(pk__in=ids.values()))
+    runs = [run async for run in Run.objects.filter(pk__in=ids.values())]
     assert {run.status for run in runs} == {Run.Status.DONE}
     assert all(run.text == FULL for run in runs)
 

@@ -31,7 +31,7 @@ async def run_comparison(user, models, timeout=20.0):
         communicator, log, lambda lg: all(lg.finished(i) for i in ids.values()), timeout
     )
     await communicator.disconnect()
-    runs = await sync_to_async(list)(Run.objects.filter(pk__in=ids.values()))
+    runs = [run async for run in Run.objects.filter(pk__in=ids.values())]
     return {run.model_name: run for run in runs}, log
 
 
@@ -120,7 +120,7 @@ async def test_a_client_that_stops_reading_is_bounded_then_closed(user, sim, sim
             )
     await polite.disconnect()
     assert sim.wait_for(lambda reqs: any(r.model == "alpha" and r.disconnected for r in reqs), 30)
-    runs = await sync_to_async(list)(Run.objects.order_by("pk"))
+    runs = [run async for run in Run.objects.order_by("pk")]
     assert runs[0].status == Run.Status.STOPPED and runs[0].text
     assert runs[1].status == Run.Status.DONE
 
