@@ -86,7 +86,9 @@ def run_cost(counts: TokenCounts, prices: PriceSnapshot) -> Decimal | None:
     cached_price = (
         prices.cached_input_per_m if prices.cached_input_per_m is not None else prices.input_per_m
     )
-    # Reasoning tokens are part of output_tokens on every provider (see WIRE.md §0.4),
+    # Reasoning tokens are part of the output tokens on every provider (OpenAI's
+    # completion_tokens_details.reasoning_tokens, Anthropic's output_tokens, Gemini's
+    # thoughtsTokenCount billed as output: see each provider's usage documentation),
     # so they are billed as output here and never added a second time.
     per_million_total = (
         (counts.input_tokens - cached) * prices.input_per_m
