@@ -59,6 +59,8 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """The events that `chunk` completes, in order (often none, often one)."""
+        if not chunk:
+            return []
         if self._bom:
             head = self._buffer + chunk
             if len(head) < len(BOM) and BOM.startswith(head):
