@@ -54,9 +54,16 @@ INSTALLED_APPS = [
     "django_htmx",
     "csp",
     "axes",
+    "django_tasks",
+    "django_tasks_db",
     "inference",
     "playground",
+    "playground.suites",
 ]
+
+# Background work (suite runs): Django's Tasks API (the django-tasks backport) on the
+# database backend; `manage.py db_worker` runs the queued tasks (make run starts one).
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
