@@ -34,11 +34,17 @@ migrate: install
 	$(DEV_ENV) $(BIN)/python manage.py load_catalog
 	$(DEV_ENV) PLAYGROUND_BASE_URL=$${PLAYGROUND_BASE_URL:-http://$(ADDRPORT)} $(BIN)/python manage.py ensure_admin
 
+# The server in the foreground and the background worker (suite runs: manage.py db_worker)
+# beside it; Ctrl+C, or the server exiting, stops both (the worker saves what it was doing).
+WORKER := $(BIN)/python manage.py db_worker --no-reload
+WITH_WORKER = trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
+	$(DEV_ENV) $(WORKER) & worker=$$!;
+
 run: migrate
-	$(DEV_ENV) $(BIN)/python manage.py runserver $(WS_LIMITS) $(ADDRPORT)
+	@$(WITH_WORKER) $(DEV_ENV) $(BIN)/python manage.py runserver $(WS_LIMITS) $(ADDRPORT)
 
 demo: migrate
-	$(DEV_ENV) $(BIN)/python manage.py demo
+	@$(WITH_WORKER) $(DEV_ENV) $(BIN)/python manage.py demo
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -52,7 +52,7 @@ def drive_suite_run(suite_run_id: int) -> str:
         return "final"
     enqueue_successor(suite_run_id)
     outcome, received = run_in_process(suite_run_id)
-    for signum in received:
-        # Hand the signal on to db_worker: it stops after this task, as it would have.
-        os.kill(os.getpid(), signum)
+    if received:
+        # Hand the (first) signal on to db_worker: it stops after this task, as it would have.
+        os.kill(os.getpid(), received[0])
     return outcome

@@ -105,16 +105,16 @@ def test_five_cases_two_models_three_repeats_make_thirty_runs(user, sim, sim_mod
     assert charges.count() == 30 and not charges.filter(settled=False).exists()
 
 
-def test_a_killed_worker_is_redone_by_the_next_none_lost_none_twice(
-    user, sim, sim_models, workers
-):
+def test_a_killed_worker_is_redone_by_the_next_none_lost_none_twice(user, sim, sim_models, workers):
     answers(sim, interval=0.15)
     suite_run = make_run(user)
     units = SuiteUnit.objects.filter(suite_run=suite_run)
     first = workers("suite-kill-1")
     assert wait_until(
-        lambda: units.filter(status="finished").count() >= 4
-        and units.filter(status="claimed").count() == 2,
+        lambda: (
+            units.filter(status="finished").count() >= 4
+            and units.filter(status="claimed").count() == 2
+        ),
         timeout=120,
         step=0.02,
     ), first.log()
@@ -144,10 +144,14 @@ def test_a_killed_worker_is_redone_by_the_next_none_lost_none_twice(
     reason="several workers need PostgreSQL (SQLite serialises every writer; CI sets DATABASE_URL)",
 )
 def test_two_workers_on_postgresql_never_run_one_unit_twice(user, sim, sim_models, workers):
-    answers(sim, interval=0.05)
+    # The caps are the run's, across workers: a second worker claims the slots that free up
+    # while the first is busy, so drivers recheck often here and units are slow enough to
+    # leave slots free in turn, and both workers contend for every one.
+    answers(sim, interval=0.1)
     suite_run = make_run(user, concurrency=4)
     enqueue_successor(suite_run.pk)  # a second driver for the second worker at once
-    first, second = workers("suite-pg-1"), workers("suite-pg-2")
+    fast = {"PLAYGROUND_SUITE_RECHECK_SECONDS": "0.1"}
+    first, second = workers("suite-pg-1", **fast), workers("suite-pg-2", **fast)
     assert wait_until(lambda: final(suite_run), timeout=180), first.log() + second.log()
     assert suite_run.status == SuiteRun.Status.DONE, suite_run.error
     every = Run.objects.filter(comparison_id=suite_run.comparison_id)
@@ -167,8 +171,10 @@ def test_cancel_stops_new_units_and_saves_the_running_ones_as_stopped(
     units = SuiteUnit.objects.filter(suite_run=suite_run)
     worker = workers("suite-cancel")
     assert wait_until(
-        lambda: units.filter(status="claimed").count() == 2
-        and len([r for r in sim.requests if r.first_byte is not None]) == 2,
+        lambda: (
+            units.filter(status="claimed").count() == 2
+            and len([r for r in sim.requests if r.first_byte is not None]) == 2
+        ),
         timeout=120,
     ), worker.log()
     cancelled = services.suite_run_cancel(user=user, suite_run_id=suite_run.pk)
