@@ -156,7 +156,8 @@ def test_two_workers_on_postgresql_never_run_one_unit_twice(user, sim, sim_model
     assert suite_run.status == SuiteRun.Status.DONE, suite_run.error
     every = Run.objects.filter(comparison_id=suite_run.comparison_id)
     assert every.count() == 30 and every.filter(status="done").count() == 30
-    assert len({run.owner for run in every}) == 2, "both workers should have claimed units"
+    # Which worker wins which slot is a race (the caps are the run's): the property that
+    # must hold whatever the interleaving is that no unit was streamed or saved twice.
     assert sim.wait_for(lambda reqs: len(reqs) >= 30, 5)
     assert len([r for r in sim.requests if r.wire == "openai"]) == 30
 
