@@ -111,7 +111,13 @@ def runs_checkpoint(*, checkpoints: Sequence[Checkpoint]) -> int:
 
 
 def _input_tokens(run: Run, comparison: Comparison) -> int:
-    """The prompt as that panel sent it: the system prompt, its own earlier turns, the turn."""
+    """The prompt as that panel sent it: the system prompt, its own earlier turns, the turn.
+
+    A suite run's turns are separate cases, not a conversation: no history there.
+    """
+    if hasattr(comparison, "suite_run"):
+        prompt = (Message(role="user", content=run.turn.prompt),)
+        return count_prompt_tokens(comparison.system_prompt or None, prompt)
     earlier = Run.objects.filter(
         comparison=comparison,
         position=run.position,
