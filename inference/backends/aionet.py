@@ -46,6 +46,8 @@ class _Connection(asyncio.Protocol):
         self.reading_paused = False
         self.writing_paused = False
         self.closed = asyncio.get_running_loop().create_future()  # set at connection_lost
+        self.read_deadline: float | None = None  # when the waiting read times out
+        self.timer: asyncio.TimerHandle | None = None  # fires at or before read_deadline
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -71,6 +73,9 @@ class _Connection(asyncio.Protocol):
             self.writer.set_result(None)
         if not self.closed.done():
             self.closed.set_result(None)
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
 
     def pause_writing(self) -> None:
         self.writing_paused = True
@@ -80,14 +85,28 @@ class _Connection(asyncio.Protocol):
         if self.writer is not None and not self.writer.done():
             self.writer.set_result(None)
 
+    def arm(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
+        """Time out the waiting read at `deadline` (the timer is kept while it is early)."""
+        self.read_deadline = deadline
+        timer = self.timer
+        if timer is None or timer.when() > deadline:
+            if timer is not None:
+                timer.cancel()
+            self.timer = loop.call_at(deadline, self._check_deadline, loop)
+
+    def _check_deadline(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.timer = None
+        deadline, reader = self.read_deadline, self.reader
+        if deadline is None or reader is None or reader.done():
+            return  # no read waiting: the next one arms a timer again
+        if loop.time() >= deadline:
+            reader.set_exception(httpcore.ReadTimeout("no data within the read timeout"))
+        else:
+            self.timer = loop.call_at(deadline, self._check_deadline, loop)
+
     def _wake_reader(self) -> None:
         if self.reader is not None and not self.reader.done():
             self.reader.set_result(None)
-
-
-def _expire(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_exception(httpcore.ReadTimeout("no data within the read timeout"))
 
 
 class AsyncioStream(httpcore.AsyncNetworkStream):
@@ -100,17 +119,18 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         connection = self._connection
         if not connection.buffer and not connection.eof:
-            # A future woken by the protocol, and a timer instead of asyncio.timeout(): a
-            # read that waits is the common case, once per token.
+            # A future woken by the protocol. A read that waits is the common case, once per
+            # token, so its timeout is a deadline checked by one lazy timer per connection
+            # rather than a timer made and cancelled per read (asyncio.timeout()).
             loop = asyncio.get_running_loop()
             waiter = connection.reader = loop.create_future()
-            timer = None if timeout is None else loop.call_later(timeout, _expire, waiter)
+            if timeout is not None:
+                connection.arm(loop, loop.time() + timeout)
             try:
                 await waiter
             finally:
                 connection.reader = None
-                if timer is not None:
-                    timer.cancel()
+                connection.read_deadline = None
         buffer = connection.buffer
         if not buffer:
             if connection.error is not None:
