@@ -60,7 +60,7 @@ def _failure(exc: Exception) -> str:
 
 
 @admin.register(Provider)
-class ProviderAdmin(admin.ModelAdmin):
+class ProviderAdmin(admin.ModelAdmin[Provider]):
     form = ProviderAdminForm
     list_display = ("label", "slug", "kind", "enabled", "key", "base_url_in_use", "model_count")
     list_filter = ("kind", "enabled", "key_required")
@@ -87,7 +87,8 @@ class ProviderAdmin(admin.ModelAdmin):
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Provider]:
-        return super().get_queryset(request).annotate(model_count=Count("models"))
+        queryset: QuerySet[Provider] = super().get_queryset(request)
+        return queryset.annotate(model_count=Count("models"))
 
     @admin.display(description="models", ordering="model_count")
     def model_count(self, provider: Provider) -> int:
@@ -187,7 +188,7 @@ class HasPriceFilter(admin.SimpleListFilter):
 
 
 @admin.register(Model)
-class ModelAdmin(admin.ModelAdmin):
+class ModelAdmin(admin.ModelAdmin[Model]):
     list_display = (
         "label",
         "name",

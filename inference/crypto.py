@@ -83,7 +83,7 @@ def last_four(secret: str) -> str:
     return f"…{secret[-4:]}" if len(secret) > 4 else "…" if secret else ""
 
 
-class EncryptedTextField(models.TextField):
+class EncryptedTextField(models.TextField[str, str]):
     """A text column that holds only ciphertext; Python code sees the plaintext."""
 
     def from_db_value(self, value: str | None, expression: Any, connection: Any) -> str | None:

@@ -35,7 +35,7 @@ def base_url_in_use(base_url: str, default_base_url: str, provider: Provider) ->
     return default_base_url
 
 
-class ProviderAdminForm(forms.ModelForm):
+class ProviderAdminForm(forms.ModelForm[Provider]):
     """Edits a provider without ever sending its stored key back to the browser.
 
     The key field always renders empty; a blank submit keeps the stored key, a new value

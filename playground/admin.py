@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
@@ -5,7 +7,7 @@ from django.contrib.auth.admin import UserAdmin
 from playground.models import Comparison, Run, Turn, UserQuota
 
 
-class TurnInline(admin.TabularInline):
+class TurnInline(admin.TabularInline[Turn, Comparison]):
     model = Turn
     extra = 0
     fields = ["index", "prompt", "created"]
@@ -14,7 +16,7 @@ class TurnInline(admin.TabularInline):
 
 
 @admin.register(Comparison)
-class ComparisonAdmin(admin.ModelAdmin):
+class ComparisonAdmin(admin.ModelAdmin[Comparison]):
     list_display = ["title", "owner", "created"]
     list_filter = ["created"]
     search_fields = ["title", "owner__username", "turns__prompt"]
@@ -24,7 +26,7 @@ class ComparisonAdmin(admin.ModelAdmin):
 
 
 @admin.register(Run)
-class RunAdmin(admin.ModelAdmin):
+class RunAdmin(admin.ModelAdmin[Run]):
     list_display = ["model_name", "comparison", "status", "ttft_ms", "tokens_per_s", "cost"]
     list_filter = ["status", "provider_kind", "cost_source", "tokens_estimated"]
     search_fields = ["model_name", "comparison__title"]
@@ -35,7 +37,7 @@ class RunAdmin(admin.ModelAdmin):
         return False
 
 
-class UserQuotaInline(admin.StackedInline):
+class UserQuotaInline(admin.StackedInline[UserQuota, Any]):
     model = UserQuota
     can_delete = True
     extra = 0
@@ -48,5 +50,5 @@ admin.site.unregister(User)
 
 
 @admin.register(User)
-class UserWithLimitsAdmin(UserAdmin):
+class UserWithLimitsAdmin(UserAdmin[Any]):
     inlines = [*UserAdmin.inlines, UserQuotaInline]

@@ -41,7 +41,7 @@ def user_group(user_id: int) -> str:
     return f"user-{user_id}"
 
 
-class CompareConsumer(AsyncWebsocketConsumer):
+class CompareConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
     """One browser tab: translates its frames into calls on live comparisons, and back."""
 
     async def dispatch(self, message: dict[str, Any]) -> None:

@@ -62,7 +62,7 @@ def _is_secure(scope: Scope, headers: dict[str, list[str]]) -> bool:
         name = meta_name.removeprefix("HTTP_").replace("_", "-").lower()
         value = headers.get(name)
         if value is not None:
-            return value[0].split(",")[0].strip() == secure_value
+            return bool(value[0].split(",")[0].strip() == secure_value)
     return scope.get("scheme") in ("wss", "https")
 
 

@@ -62,6 +62,6 @@ def render_markdown(text: str) -> str:
 
 def pygments_css() -> str:
     """The highlighting stylesheet (used to build static/playground/highlight.css)."""
-    light = HtmlFormatter(style="default").get_style_defs(".md pre")
-    dark = HtmlFormatter(style="monokai").get_style_defs(".md pre")
+    light: str = HtmlFormatter(style="default").get_style_defs(".md pre")  # type: ignore[no-untyped-call]
+    dark: str = HtmlFormatter(style="monokai").get_style_defs(".md pre")  # type: ignore[no-untyped-call]
     return f"{light}\n@media (prefers-color-scheme: dark) {{\n{dark}\n}}\n"

@@ -12,11 +12,10 @@ import datetime as dt
 import enum
 import logging
 import time
-from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Protocol, assert_never, cast
+from typing import Protocol, assert_never
 
 from channels.db import database_sync_to_async
 from django.db import DatabaseError, InterfaceError
@@ -26,7 +25,6 @@ from inference.backends import backend_for
 from inference.backends.base import (
     BackendError,
     CountsStoppedRuns,
-    Event,
     Finish,
     ReasoningDelta,
     Status,
@@ -190,8 +188,7 @@ async def stream_panel(panel: LivePanel, sink: PanelSink) -> None:
     sink.panel_changed(panel, urgent=True)
     try:
         # Backends are async generators: closing one closes its HTTP response at once.
-        stream = cast(AsyncGenerator[Event, None], backend.stream(start.request))
-        async with aclosing(stream) as events:
+        async with aclosing(backend.stream(start.request)) as events:
             async for event in events:
                 now = time.monotonic()
                 match event:

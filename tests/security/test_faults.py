@@ -11,7 +11,7 @@ from django.db import OperationalError
 
 from inference.models import Provider
 from inference.simulator import Scenario
-from playground import streaming
+from playground import services, streaming
 from playground.models import Comparison, Run, UserQuota
 from tests.helpers import FrameLog, compare_frame, read_until, run_ids, ws_connect
 
@@ -127,7 +127,7 @@ async def test_a_client_that_stops_reading_is_bounded_then_closed(user, sim, sim
 
 async def test_database_down_at_finish_is_retried(user, sim, sim_models, settings, monkeypatch):
     settings.PLAYGROUND = {"save_retry_seconds": 0.01}
-    real = streaming.run_finish
+    real = services.run_finish
     failures = {"left": 2}
 
     def flaky(**kwargs):

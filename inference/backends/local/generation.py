@@ -92,7 +92,7 @@ def _classes() -> _Classes:
     base_streamer: Any = importlib.import_module("transformers.generation.streamers").BaseStreamer
     stopping_criteria: Any = rt.transformers.StoppingCriteria
 
-    class IdStreamer(base_streamer):
+    class IdStreamer(base_streamer):  # type: ignore[misc]  # transformers is untyped
         def __init__(self, deliver: Callable[[list[int]], None]) -> None:
             self.deliver = deliver
             self.token_ids: list[int] = []
@@ -109,7 +109,7 @@ def _classes() -> _Classes:
         def end(self) -> None:
             pass
 
-    class CancelCriterion(stopping_criteria):
+    class CancelCriterion(stopping_criteria):  # type: ignore[misc]
         def __init__(self, cancel: threading.Event) -> None:
             self.cancel = cancel
             self.flags: dict[tuple[int, Any], tuple[Any, Any]] = {}
@@ -130,7 +130,8 @@ def _grad_mode(acceleration: Acceleration) -> contextlib.AbstractContextManager[
     # but the compiled path is exercised by transformers without it.
     if acceleration.compile:
         return contextlib.nullcontext()
-    return runtime().torch.inference_mode()
+    manager: contextlib.AbstractContextManager[Any] = runtime().torch.inference_mode()
+    return manager
 
 
 @dataclass(slots=True)
