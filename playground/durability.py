@@ -14,12 +14,13 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Case, F, Q, TextField, Value, When
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from inference.backends.base import Message
@@ -33,11 +34,11 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Checkpoint:
-    """A streaming run's text and reasoning so far."""
+    """What a streaming run's text and reasoning gained since its last checkpoint."""
 
     run_id: int
-    text: str
-    reasoning: str
+    text_added: str
+    reasoning_added: str
 
 
 def process_register(*, process_id: str, hostname: str, pid: int) -> None:
@@ -60,13 +61,27 @@ def process_retire(*, process_id: str) -> None:
     ServerProcess.objects.filter(id=process_id).delete()
 
 
+@dataclass(frozen=True, slots=True)
+class ProcessIdentity:
+    """How a process that streams runs names itself: unique even when a pid is reused."""
+
+    process_id: str
+    hostname: str
+    pid: int
+
+    @classmethod
+    def new(cls) -> ProcessIdentity:
+        hostname, pid = socket.gethostname()[:200], os.getpid()
+        return cls(f"{hostname[:40]}:{pid}:{uuid.uuid4().hex[:12]}", hostname, pid)
+
+
 @contextmanager
 def process_lease() -> Iterator[str]:
     """A process row kept alive by a heartbeat thread, for streaming outside a server
     (the terminal command); retired at the end. Yields the owner id for the runs."""
     limits = playground_settings()
-    hostname, pid = socket.gethostname()[:200], os.getpid()
-    process_id = f"{hostname[:40]}:{pid}:{uuid.uuid4().hex[:12]}"
+    identity = ProcessIdentity.new()
+    process_id, hostname, pid = identity.process_id, identity.hostname, identity.pid
     process_register(process_id=process_id, hostname=hostname, pid=pid)
     stop = threading.Event()
 
@@ -91,20 +106,25 @@ def process_lease() -> Iterator[str]:
 
 
 def runs_checkpoint(*, checkpoints: Sequence[Checkpoint]) -> int:
-    """Write many runs' text so far in one UPDATE; finished runs are left alone."""
+    """Append what many runs gained to their rows in one UPDATE (a row starts empty and
+    only grows while it streams); finished runs are left alone."""
     if not checkpoints:
         return 0
     ids = [c.run_id for c in checkpoints]
-    text = Case(
-        *[When(pk=c.run_id, then=Value(c.text)) for c in checkpoints],
-        default=F("text"),
-        output_field=TextField(),
-    )
-    reasoning = Case(
-        *[When(pk=c.run_id, then=Value(c.reasoning)) for c in checkpoints],
-        default=F("reasoning"),
-        output_field=TextField(),
-    )
+
+    def appended(column: str, added: Callable[[Checkpoint], str]) -> Case:
+        return Case(
+            *[
+                When(pk=c.run_id, then=Concat(F(column), Value(added(c))))
+                for c in checkpoints
+                if added(c)
+            ],
+            default=F(column),
+            output_field=TextField(),
+        )
+
+    text = appended("text", lambda c: c.text_added)
+    reasoning = appended("reasoning", lambda c: c.reasoning_added)
     return Run.objects.filter(pk__in=ids, status__in=Run.LIVE_STATUSES).update(
         text=text, reasoning=reasoning, status=Run.Status.STREAMING, checkpointed=timezone.now()
     )

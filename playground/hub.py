@@ -13,11 +13,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import os
-import socket
 import sys
 import time
-import uuid
 import weakref
 from typing import Any
 
@@ -50,9 +47,12 @@ class LiveHub:
     """Every live comparison of this process, and the process's durability duties."""
 
     def __init__(self) -> None:
-        self.hostname = socket.gethostname()[:200]
-        self.pid = os.getpid()
-        self.process_id = f"{self.hostname[:40]}:{self.pid}:{uuid.uuid4().hex[:12]}"
+        identity = durability.ProcessIdentity.new()
+        self.process_id, self.hostname, self.pid = (
+            identity.process_id,
+            identity.hostname,
+            identity.pid,
+        )
         self.comparisons: dict[int, LiveComparison] = {}
         self._started: asyncio.Future[None] | None = None
         self._maintenance: asyncio.Task[None] | None = None
@@ -271,23 +271,30 @@ class LiveHub:
                 logger.warning("Durability work failed; retrying next round", exc_info=True)
 
     async def checkpoint(self) -> int:
-        """Write the text of every run that grew since its last checkpoint."""
+        """Write what every run gained since its last checkpoint (its new deltas only)."""
         due: list[tuple[LivePanel, tuple[int, int]]] = []
         checkpoints = []
         for live in list(self.comparisons.values()):
             for panel in live.streaming:
                 if not panel.life.released:
                     continue
-                lengths = (panel.text_len, panel.reasoning_len)
-                if lengths == panel.checkpointed:
+                counts = (len(panel.text_parts), len(panel.reasoning_parts))
+                if counts == panel.checkpointed:
                     continue
-                due.append((panel, lengths))
-                checkpoints.append(durability.Checkpoint(panel.run_id, panel.text, panel.reasoning))
+                text_from, reasoning_from = panel.checkpointed or (0, 0)
+                due.append((panel, counts))
+                checkpoints.append(
+                    durability.Checkpoint(
+                        panel.run_id,
+                        "".join(panel.text_parts[text_from : counts[0]]),
+                        "".join(panel.reasoning_parts[reasoning_from : counts[1]]),
+                    )
+                )
         if not checkpoints:
             return 0
         await database_sync_to_async(durability.runs_checkpoint)(checkpoints=checkpoints)
-        for panel, lengths in due:
-            panel.checkpointed = lengths
+        for panel, counts in due:
+            panel.checkpointed = counts
         return len(checkpoints)
 
     async def _sweep(self) -> None:

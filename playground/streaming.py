@@ -138,7 +138,7 @@ class LivePanel:
     timeline: list[list[float]] = field(default_factory=list)
     outcome: RunOutcome | None = None
     life: PanelLife = field(default_factory=PanelLife)
-    checkpointed: tuple[int, int] | None = None  # text and reasoning lengths last written
+    checkpointed: tuple[int, int] | None = None  # text and reasoning deltas written so far
     _last_point: float = 0.0
 
     @property

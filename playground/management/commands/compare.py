@@ -11,8 +11,6 @@ from argparse import ArgumentParser
 from dataclasses import dataclass, field
 from typing import IO, Any, cast
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 from django.utils.datastructures import MultiValueDict
@@ -27,6 +25,7 @@ from playground import services
 from playground.conf import playground_settings
 from playground.durability import process_lease
 from playground.forms import CompareForm
+from playground.management.users import command_user
 from playground.models import Run
 from playground.serialization import run_as_dict
 from playground.services import ComparisonRefused, PanelStart, RunOutcome
@@ -226,20 +225,8 @@ class Command(BaseCommand):
         parser.add_argument("--user", help="owner of the comparison (default: the first admin)")
         parser.add_argument("--json", action="store_true", help="print one JSON object at the end")
 
-    def _user(self, username: str | None) -> AbstractBaseUser:
-        users = get_user_model().objects
-        if username:
-            user = users.filter(username=username).first()
-            if user is None:
-                raise CommandError(f"No user named {username!r}.")
-            return user
-        user = users.filter(is_superuser=True, is_active=True).order_by("pk").first()
-        if user is None:
-            raise CommandError("No admin user yet: run `make run` once, or pass --user NAME.")
-        return user
-
     def handle(self, *args: Any, **options: Any) -> None:
-        user = self._user(options["user"])
+        user = command_user(options["user"])
         data: MultiValueDict[str, str] = MultiValueDict()
         data["prompt"] = options["prompt"]
         data["system"] = options["system"]

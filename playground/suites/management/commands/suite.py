@@ -9,12 +9,11 @@ from argparse import ArgumentParser
 from pathlib import Path
 from typing import Any
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 
 from playground.conf import playground_settings
+from playground.management.users import command_user
 from playground.suites import engine, selectors, services
 from playground.suites.conf import suite_settings
 from playground.suites.models import SuiteRun
@@ -55,20 +54,8 @@ class Command(BaseCommand):
         status.add_argument("id", type=int)
         status.add_argument("--json", action="store_true")
 
-    def _user(self, username: str | None) -> AbstractBaseUser:
-        users = get_user_model().objects
-        if username:
-            user = users.filter(username=username).first()
-            if user is None:
-                raise CommandError(f"No user named {username!r}.")
-            return user
-        user = users.filter(is_superuser=True, is_active=True).order_by("pk").first()
-        if user is None:
-            raise CommandError("No admin user yet: run `make run` once, or pass --user NAME.")
-        return user
-
     def _create(self, options: dict[str, Any]) -> SuiteRun:
-        user = self._user(options["user"])
+        user = command_user(options["user"])
         try:
             cases = parse_file(options["file"])
         except SuiteFileError as exc:
