@@ -34,11 +34,13 @@ migrate: install
 	$(DEV_ENV) $(BIN)/python manage.py load_catalog
 	$(DEV_ENV) PLAYGROUND_BASE_URL=$${PLAYGROUND_BASE_URL:-http://$(ADDRPORT)} $(BIN)/python manage.py ensure_admin
 
-# The server in the foreground and the background worker (suite runs: manage.py db_worker)
-# beside it; Ctrl+C, or the server exiting, stops both (the worker saves what it was doing).
+# The server in the foreground and the background workers beside it (manage.py db_worker:
+# one for suite runs, which hold it while they run, one for the arena's short leaderboard
+# recomputes); Ctrl+C, or the server exiting, stops them all (a worker saves what it was doing).
 WORKER := $(BIN)/python manage.py db_worker --no-reload
-WITH_WORKER = trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
-	$(DEV_ENV) $(WORKER) & worker=$$!;
+WITH_WORKER = trap 'kill $$worker $$arena 2>/dev/null; wait $$worker $$arena 2>/dev/null' EXIT INT TERM; \
+	$(DEV_ENV) $(WORKER) --queue-name default & worker=$$!; \
+	$(DEV_ENV) $(WORKER) --queue-name arena & arena=$$!;
 
 run: migrate
 	@$(WITH_WORKER) $(DEV_ENV) $(BIN)/python manage.py runserver $(WS_LIMITS) $(ADDRPORT)

@@ -59,11 +59,19 @@ INSTALLED_APPS = [
     "inference",
     "playground",
     "playground.suites",
+    "playground.arena",
 ]
 
 # Background work (suite runs): Django's Tasks API (the django-tasks backport) on the
 # database backend; `manage.py db_worker` runs the queued tasks (make run starts one).
-TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+# Two queues: "default" (suite runs, which hold a worker for as long as they run) and
+# "arena" (leaderboard recomputes, short): make run starts a worker for each.
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks_db.DatabaseBackend",
+        "QUEUES": ["default", "arena"],
+    }
+}
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
