@@ -29,6 +29,7 @@ urlpatterns = [
     path("s/<str:token>/export.<str:fmt>", views.shared_export, name="shared_export"),
     path("history/", views.history, name="history"),
     path("suites/", include("playground.suites.urls")),
+    path("arena/", include("playground.arena.urls")),
     path("estimate/", views.estimate, name="estimate"),
     path("favicon.ico", views.favicon, name="favicon"),
     path("accounts/data/", views.my_data, name="my_data"),
