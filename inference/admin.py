@@ -18,7 +18,14 @@ from inference.crypto import UNREADABLE_KEY_REASON, last_four
 from inference.forms import ProviderAdminForm
 from inference.models import Model, Provider
 
-PRICE_FIELDS = ("input_price", "output_price", "cached_input_price", "gpu_hour_price")
+PRICE_FIELDS = (
+    "input_price",
+    "output_price",
+    "cached_input_price",
+    "batch_input_price",
+    "batch_output_price",
+    "gpu_hour_price",
+)
 # What load_catalog refreshes from the seed; an admin edit to any of them pins them all.
 SEEDED_FIELDS = (*PRICE_FIELDS, "context_window", "max_output_tokens", "supports_reasoning")
 PROBE_PROMPT = "Reply with the word OK."
@@ -196,6 +203,8 @@ class ModelAdmin(admin.ModelAdmin[Model]):
         "input_price",
         "output_price",
         "cached_input_price",
+        "batch_input_price",
+        "batch_output_price",
         "gpu_hour_price",
         "context_window",
         "supports_reasoning",
@@ -224,7 +233,7 @@ class ModelAdmin(admin.ModelAdmin[Model]):
     fieldsets = (
         (None, {"fields": ("provider", "api_name", "label", "enabled")}),
         (
-            "Prices (USD per 1M tokens; local models per GPU-hour)",
+            "Prices (USD per 1M tokens; local models per GPU-hour; batch: cost at volume only)",
             {"fields": (*PRICE_FIELDS, "prices_edited")},
         ),
         ("Limits", {"fields": ("context_window", "max_output_tokens", "supports_reasoning")}),

@@ -170,6 +170,21 @@ class Model(models.Model):
         blank=True,
         help_text="USD per 1M cached input tokens (blank: the input price).",
     )
+    # The provider's batch API (asynchronous, usually half price): only for cost at volume.
+    batch_input_price = models.DecimalField(
+        max_digits=14,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        help_text="USD per 1M input tokens through the batch API (blank: no batch price).",
+    )
+    batch_output_price = models.DecimalField(
+        max_digits=14,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        help_text="USD per 1M output tokens through the batch API (blank: no batch price).",
+    )
     gpu_hour_price = models.DecimalField(
         max_digits=14,
         decimal_places=6,
@@ -221,4 +236,6 @@ class Model(models.Model):
             input_per_m=self.input_price,
             output_per_m=self.output_price,
             cached_input_per_m=self.cached_input_price,
+            batch_input_per_m=self.batch_input_price,
+            batch_output_per_m=self.batch_output_price,
         )

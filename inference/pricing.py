@@ -14,6 +14,8 @@ PER_MILLION = Decimal(1_000_000)
 SECONDS_PER_HOUR = Decimal(3600)
 
 _PRICE_FIELDS = ("input_per_m", "output_per_m", "cached_input_per_m", "gpu_hour")
+# Listed in a snapshot only when the catalogue has them: older snapshots never do.
+_BATCH_FIELDS = ("batch_input_per_m", "batch_output_per_m")
 
 
 def _decimal_or_none(value: object, *, field: str) -> Decimal | None:
@@ -36,12 +38,16 @@ class PriceSnapshot:
 
     Token prices are USD per million tokens; `gpu_hour` is USD per GPU-hour and, when
     set, replaces token pricing. A cached-input price of None means "same as input".
+    The batch prices (the provider's asynchronous batch API, USD per million tokens) never
+    price a run of the playground; they give the batch-tier figures of cost at volume.
     """
 
     input_per_m: Decimal | None = None
     output_per_m: Decimal | None = None
     cached_input_per_m: Decimal | None = None
     gpu_hour: Decimal | None = None
+    batch_input_per_m: Decimal | None = None
+    batch_output_per_m: Decimal | None = None
 
     @property
     def known(self) -> bool:
@@ -50,17 +56,36 @@ class PriceSnapshot:
             return True
         return self.input_per_m is not None and self.output_per_m is not None
 
+    @property
+    def batch_known(self) -> bool:
+        """Whether a batch-tier cost can be worked out (token prices only)."""
+        return (
+            self.gpu_hour is None
+            and self.batch_input_per_m is not None
+            and self.batch_output_per_m is not None
+        )
+
     def as_json(self) -> dict[str, str | None]:
-        """A JSON-safe dict; Decimals become strings so no precision is lost."""
-        return {
+        """A JSON-safe dict; Decimals become strings so no precision is lost. The batch
+        prices are listed only when known."""
+        data = {
             name: None if (price := getattr(self, name)) is None else str(price)
             for name in _PRICE_FIELDS
         }
+        for name in _BATCH_FIELDS:
+            if (price := getattr(self, name)) is not None:
+                data[name] = str(price)
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, object]) -> PriceSnapshot:
         """The inverse of as_json(); missing keys are unknown prices, unknown keys ignored."""
-        return cls(**{name: _decimal_or_none(data.get(name), field=name) for name in _PRICE_FIELDS})
+        return cls(
+            **{
+                name: _decimal_or_none(data.get(name), field=name)
+                for name in (*_PRICE_FIELDS, *_BATCH_FIELDS)
+            }
+        )
 
 
 @dataclass(frozen=True, slots=True)

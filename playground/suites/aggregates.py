@@ -46,13 +46,16 @@ class UnitRow:
 
 @dataclass(frozen=True, slots=True)
 class Volume:
-    """The cost of `requests_per_day` requests of the measured mean token mix."""
+    """The cost of `requests_per_day` requests of the measured mean token mix, at the
+    standard prices and, where the snapshot lists them, at the batch-API prices (None
+    otherwise; `batch_note` says which)."""
 
     requests_per_day: int
     cached_share: float
     per_day: Decimal | None
     per_month: Decimal | None
     batch_per_day: Decimal | None
+    batch_per_month: Decimal | None
     batch_note: str
     prices: dict[str, str | None]
     prices_from_run: int | None  # the run whose price snapshot was used
@@ -109,6 +112,43 @@ def volume_cost(
     return _money(per_request * requests_per_day)
 
 
+def batch_volume_cost(
+    *,
+    input_mean: float | None,
+    output_mean: float | None,
+    prices: PriceSnapshot,
+    requests_per_day: int,
+) -> Decimal | None:
+    """USD a day for that many requests through the batch API; None without batch prices.
+    Every input token at the batch input price: the price list has no cached batch price."""
+    if input_mean is None or output_mean is None or not prices.batch_known:
+        return None
+    assert prices.batch_input_per_m is not None and prices.batch_output_per_m is not None
+    per_request = (
+        Decimal(str(input_mean)) * prices.batch_input_per_m
+        + Decimal(str(output_mean)) * prices.batch_output_per_m
+    ) / PER_MILLION
+    return _money(per_request * requests_per_day)
+
+
+def batch_note(*, prices: PriceSnapshot, from_run: int | None, cached_share: float) -> str:
+    """What the batch-tier figure is, or why there is none."""
+    if from_run is None:
+        return "No finished answer yet, so no price snapshot and no batch-tier figure."
+    if not prices.batch_known:
+        return (
+            f"The price snapshot of run {from_run} lists no batch price, "
+            "so there is no batch-tier figure."
+        )
+    cached = " (no cached-input discount: none is listed for batches)" if cached_share else ""
+    return (
+        f"Batch tier: the provider's batch API at the price snapshot of run {from_run} "
+        f"(per 1M tokens: input {prices.batch_input_per_m}, output "
+        f"{prices.batch_output_per_m}){cached}; batch answers come back within hours, "
+        "not streamed."
+    )
+
+
 def aggregate(
     model: str,
     rows: Sequence[UnitRow],
@@ -134,15 +174,23 @@ def aggregate(
         requests_per_day=requests_per_day,
         cached_share=cached_share,
     )
+    batch_per_day = batch_volume_cost(
+        input_mean=input_mean,
+        output_mean=output_mean,
+        prices=snapshot,
+        requests_per_day=requests_per_day,
+    )
+    from_run = latest.run_id if latest is not None else None
     volume = Volume(
         requests_per_day=requests_per_day,
         cached_share=cached_share,
         per_day=per_day,
         per_month=None if per_day is None else _money(per_day * DAYS_PER_MONTH),
-        batch_per_day=None,
-        batch_note="The catalogue lists no batch prices, so there is no batch-tier figure.",
+        batch_per_day=batch_per_day,
+        batch_per_month=None if batch_per_day is None else _money(batch_per_day * DAYS_PER_MONTH),
+        batch_note=batch_note(prices=snapshot, from_run=from_run, cached_share=cached_share),
         prices=latest.prices if latest is not None else {},
-        prices_from_run=latest.run_id if latest is not None else None,
+        prices_from_run=from_run,
     )
     return ModelAggregate(
         model=model,

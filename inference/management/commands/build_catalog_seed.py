@@ -2,8 +2,10 @@
 
 The curated list below names, for every seeded model, the LiteLLM key its prices and limits
 come from. Prices are per token there and per million tokens here; context window is
-`max_input_tokens`; reasoning support is `supports_reasoning`. A model without a key keeps
-its price unknown (never an invented one) and says why in its `note`.
+`max_input_tokens`; reasoning support is `supports_reasoning`; the batch-API prices are
+`input_cost_per_token_batches` and `output_cost_per_token_batches` (absent: none listed).
+A model without a key keeps its price unknown (never an invented one) and says why in its
+`note`.
 """
 
 from __future__ import annotations
@@ -323,6 +325,8 @@ def seed_model(curated: Curated, prices: dict[str, Any]) -> dict[str, Any]:
         "input_price": None,
         "output_price": None,
         "cached_input_price": None,
+        "batch_input_price": None,
+        "batch_output_price": None,
         "context_window": None,
         "max_output_tokens": None,
         "supports_reasoning": curated.supports_reasoning,
@@ -342,6 +346,12 @@ def seed_model(curated: Curated, prices: dict[str, Any]) -> dict[str, Any]:
         input_price=per_million(data.get("input_cost_per_token"), key=key, field="input"),
         output_price=per_million(data.get("output_cost_per_token"), key=key, field="output"),
         cached_input_price=per_million(cached, key=key, field="cached input"),
+        batch_input_price=per_million(
+            data.get("input_cost_per_token_batches"), key=key, field="batch input"
+        ),
+        batch_output_price=per_million(
+            data.get("output_cost_per_token_batches"), key=key, field="batch output"
+        ),
         context_window=_limit(data.get("max_input_tokens")),
         max_output_tokens=_limit(data.get("max_output_tokens")),
         supports_reasoning=bool(data.get("supports_reasoning")),
