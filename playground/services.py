@@ -356,8 +356,15 @@ def outcome_fields(outcome: RunOutcome) -> dict[str, object]:
 
 
 def run_finish(*, run_id: int, outcome: RunOutcome) -> None:
-    """Save a run's result in one UPDATE; its cost replaces its reservation of the quota."""
-    Run.objects.filter(pk=run_id).update(**outcome_fields(outcome))
+    """Save a run's result in one UPDATE; its cost replaces its reservation of the quota.
+
+    A run already given up for lost (swept as interrupted because its process fell silent)
+    and then redone elsewhere (superseded) keeps its row: its process only paused, and the
+    redo is the answer. Its cost still settles: the provider billed it.
+    """
+    Run.objects.filter(pk=run_id).exclude(superseded=True, status__in=Run.FINAL_STATUSES).update(
+        **outcome_fields(outcome)
+    )
     quotas.settle(run_id=run_id, cost=outcome.cost)
 
 
