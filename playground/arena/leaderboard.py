@@ -1,0 +1,146 @@
+"""Leaderboards: the filters that name one, marking them stale when votes change, and the
+selector pages use. A page never fits: it reads the stored row, and a missing or stale row
+is (re)computed by the background task on queue "arena" (playground.arena.tasks)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from playground.arena.models import Leaderboard
+
+BOARDS = ("human", "judge")
+
+
+@dataclass(frozen=True)
+class BoardFilters:
+    """Which votes one leaderboard counts: its board (human or judge), whether style is
+    controlled, and optionally one voter, one category, a date range (inclusive, in the
+    site's time zone) and a set of models (battles between two of them)."""
+
+    board: str = "human"
+    style_control: bool = False
+    user_id: int | None = None
+    category: str = ""
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    models: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if self.board not in BOARDS:
+            raise ValueError(f"unknown board {self.board!r}: choose human or judge")
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            raise ValueError("the start date is after the end date")
+        # One key for one set, whatever order the models were given in.
+        object.__setattr__(self, "models", tuple(sorted(set(self.models))))
+        object.__setattr__(self, "category", self.category.strip())
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "board": self.board,
+            "style_control": self.style_control,
+            "user_id": self.user_id,
+            "category": self.category,
+            "date_from": self.date_from.isoformat() if self.date_from else None,
+            "date_to": self.date_to.isoformat() if self.date_to else None,
+            "models": list(self.models),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> BoardFilters:
+        def date(value: Any) -> dt.date | None:
+            return dt.date.fromisoformat(value) if value else None
+
+        return cls(
+            board=data.get("board", "human"),
+            style_control=bool(data.get("style_control", False)),
+            user_id=data.get("user_id"),
+            category=data.get("category", ""),
+            date_from=date(data.get("date_from")),
+            date_to=date(data.get("date_to")),
+            models=tuple(data.get("models", ())),
+        )
+
+    @property
+    def key(self) -> str:
+        canonical = json.dumps(self.as_json(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def replace(self, **changes: Any) -> BoardFilters:
+        return BoardFilters.from_json({**self.as_json(), **_json_values(changes)})
+
+
+def _json_values(changes: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in changes.items():
+        if isinstance(value, dt.date):
+            value = value.isoformat()
+        elif isinstance(value, tuple):
+            value = list(value)
+        out[name] = value
+    return out
+
+
+def recompute_queued() -> bool:
+    """Whether a recompute task is queued and not yet started (a new one would be redundant:
+    it will read every row marked stale before now)."""
+    from django_tasks_db.models import DBTaskResult
+
+    from playground.arena.tasks import recompute_leaderboards
+
+    return (
+        DBTaskResult.objects.filter(
+            task_path=recompute_leaderboards.module_path, queue_name="arena", status="READY"
+        )
+        .only("id")
+        .exists()
+    )
+
+
+def enqueue_recompute() -> None:
+    from playground.arena.tasks import recompute_leaderboards
+
+    if not recompute_queued():
+        recompute_leaderboards.enqueue()
+
+
+def _mark_stale_and_enqueue(keys: Iterable[str] | None = None) -> None:
+    rows = Leaderboard.objects.all()
+    if keys is not None:
+        rows = rows.filter(key__in=list(keys))
+    # `requested` changes with every mark: a compute that read the row before it does not
+    # store its (older) result as ready (see tasks.store_result).
+    marked = rows.update(state=Leaderboard.State.QUEUED, requested=timezone.now())
+    if marked:
+        enqueue_recompute()
+
+
+def votes_changed() -> None:
+    """Votes were cast, excluded or included again: every stored leaderboard is stale.
+    Marks them all and queues one recompute on queue "arena" (none if one is already waiting).
+    Inside a transaction it happens once that commits."""
+    transaction.on_commit(_mark_stale_and_enqueue)
+
+
+def leaderboard_for(filters: BoardFilters) -> Leaderboard:
+    """The stored leaderboard for `filters`, as it is: a new one is created queued (and a
+    compute enqueued); a stale one is returned with its previous result. Never fits."""
+    row = Leaderboard.objects.filter(key=filters.key).first()
+    if row is None:
+        try:
+            with transaction.atomic():
+                row = Leaderboard.objects.create(key=filters.key, filters=filters.as_json())
+        except IntegrityError:  # created by a concurrent request
+            return Leaderboard.objects.get(key=filters.key)
+        transaction.on_commit(enqueue_recompute)
+    elif row.state == Leaderboard.State.QUEUED:
+        # A worker may have died with it; queuing again is harmless (a compute is idempotent).
+        transaction.on_commit(enqueue_recompute)
+    return row
