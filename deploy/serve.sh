@@ -45,6 +45,8 @@ if [ -z "${PLAYGROUND_DAPHNE:-}" ]; then
   else PLAYGROUND_DAPHNE="$(command -v daphne || true)"; fi
 fi
 export PLAYGROUND_DAPHNE
+export PLAYGROUND_PYTHON="${PLAYGROUND_PYTHON:-$(dirname "${PLAYGROUND_DAPHNE:-/nonexistent/x}")/python}"
+export PLAYGROUND_WORKERS="${PLAYGROUND_WORKERS:-1}"
 export PLAYGROUND_RUN_DIR="${PLAYGROUND_RUN_DIR:-${XDG_RUNTIME_DIR:-/tmp}/playground-serve-$PLAYGROUND_PORT}"
 conf="${PLAYGROUND_SUPERVISOR_CONF:-$here/supervisord.conf}"
 

@@ -178,6 +178,11 @@ def test_two_processes_serve_one_port_and_stop_cleanly(serve: Serve) -> None:
         return len(pids) == 2 and pids <= rows
 
     assert wait_until(registered, timeout=90), serve.log()[-4000:]
+    # The background workers run beside them: suite runs ("default") and the arena's queue.
+    for name in ("worker0", "arena-worker"):
+        assert wait_until(
+            lambda n=name: f"success: {n} entered RUNNING" in serve.log(), timeout=90
+        ), serve.log()[-4000:]
     daphnes = serve.daphnes()
     pids = {d.pid for d in daphnes}
     assert all("--fd" in d.cmdline() for d in daphnes)  # the shared socket, not ports of their own
@@ -208,7 +213,7 @@ def test_two_processes_serve_one_port_and_stop_cleanly(serve: Serve) -> None:
     serve.process.wait(timeout=90)
     assert wait_until(lambda: not any(psutil.pid_exists(pid) for pid in pids), timeout=60)
     log = serve.log()
-    for name in ("daphne0", "daphne1"):
+    for name in ("daphne0", "daphne1", "worker0", "arena-worker"):
         assert f"stopped: {name} (exit status 0)" in log, log[-4000:]
     assert not ServerProcess.objects.filter(pid__in=pids).exists()  # retired, not left stale
     with pytest.raises(OSError):
