@@ -21,9 +21,10 @@ BOARDS = ("human", "judge")
 
 @dataclass(frozen=True)
 class BoardFilters:
-    """Which votes one leaderboard counts: its board (human or judge), whether style is
-    controlled, and optionally one voter, one category, a date range (inclusive, in the
-    site's time zone) and a set of models (battles between two of them)."""
+    """Which votes one leaderboard counts: its board (human or judge), and optionally one
+    voter, one category, a date range (inclusive, in the site's time zone) and a set of
+    models (the pairs between two of them). `style_control` picks which of the row's two
+    fits is shown: it is not part of the key (one row holds the plain and styled fits)."""
 
     board: str = "human"
     style_control: bool = False
@@ -68,9 +69,15 @@ class BoardFilters:
             models=tuple(data.get("models", ())),
         )
 
+    def selection(self) -> dict[str, Any]:
+        """The filters that select votes (all but `style_control`): what a row stores."""
+        data = self.as_json()
+        del data["style_control"]
+        return data
+
     @property
     def key(self) -> str:
-        canonical = json.dumps(self.as_json(), sort_keys=True, separators=(",", ":"))
+        canonical = json.dumps(self.selection(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
     def replace(self, **changes: Any) -> BoardFilters:
@@ -136,7 +143,7 @@ def leaderboard_for(filters: BoardFilters) -> Leaderboard:
     if row is None:
         try:
             with transaction.atomic():
-                row = Leaderboard.objects.create(key=filters.key, filters=filters.as_json())
+                row = Leaderboard.objects.create(key=filters.key, filters=filters.selection())
         except IntegrityError:  # created by a concurrent request
             return Leaderboard.objects.get(key=filters.key)
         transaction.on_commit(enqueue_recompute)
