@@ -28,6 +28,7 @@ urlpatterns = [
     path("s/<str:token>/", views.shared_comparison, name="shared"),
     path("s/<str:token>/export.<str:fmt>", views.shared_export, name="shared_export"),
     path("history/", views.history, name="history"),
+    path("suites/", include("playground.suites.authoring_urls")),
     path("suites/", include("playground.suites.urls")),
     path("arena/", include("playground.arena.urls")),
     path("estimate/", views.estimate, name="estimate"),

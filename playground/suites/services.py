@@ -314,3 +314,138 @@ def suite_run_resume(*, user: AbstractBaseUser, suite_run_id: int) -> int:
         )
         suite_run_enqueue(suite_run_id=run.pk)
     return len(redo)
+
+
+# --- Authoring: suites from the page, from the history, and a comparison run N times --------
+
+
+def literal_vars(*texts: str) -> dict[str, str]:
+    """Values that keep every {{name}} of a text that is not a template as it is written (a
+    saved prompt is sent as it was, whatever braces it holds)."""
+    from playground.suites.parsing import VARIABLE
+
+    values: dict[str, str] = {}
+    for text in texts:
+        for match in VARIABLE.finditer(text):
+            values.setdefault(match.group(1), match.group(0))
+    return values
+
+
+@dataclass(frozen=True, slots=True)
+class RunEstimate:
+    """What a suite run would be before it starts: its answers, the most it could cost
+    (every answer at its max tokens, as reserved), and the user's daily limit."""
+
+    cases: int
+    models: int
+    repeats: int
+    units: int
+    high: Decimal | None  # over the priced models; None when none is priced
+    unpriced: tuple[str, ...]  # labels of the models whose cost cannot be known
+    spent_today: Decimal
+    daily_limit: Decimal | None
+
+    @property
+    def over_limit(self) -> bool:
+        """Whether suite_run_create would refuse it for the daily spending limit."""
+        if self.daily_limit is None or self.high is None:
+            return False
+        return self.spent_today + self.high > self.daily_limit
+
+
+def suite_run_estimate(
+    *, user: AbstractBaseUser, suite: Suite, models: Sequence[ModelSpec], repeats: int
+) -> RunEstimate:
+    """The estimate suite_run_create reserves, without writing anything; SuiteRefused for a
+    model that is unknown or cannot run."""
+    cases = list(suite.cases.order_by("index"))
+    resolved = _resolve([spec.model for spec in models]) if models else {}
+    tokens = [
+        count_prompt_tokens(system or None, (Message(role="user", content=prompt),))
+        for system, prompt in map(case_prompt, cases)
+    ]
+    high: Decimal | None = None
+    unpriced: list[str] = []
+    for spec in models:
+        model = resolved[spec.model]
+        max_tokens = max_tokens_for(spec.as_json())
+        cost = estimate_cost([(model, count, max_tokens) for count in tokens])
+        if cost.priced:
+            high = (high or Decimal(0)) + cost.high * repeats
+        elif model.label not in unpriced:
+            unpriced.append(model.label)
+    quota = UserQuota.objects.filter(user_id=user.pk).first()
+    return RunEstimate(
+        cases=len(cases),
+        models=len(models),
+        repeats=repeats,
+        units=len(cases) * len(models) * repeats,
+        high=high,
+        unpriced=tuple(unpriced),
+        spent_today=quotas.spent_today(user.pk),
+        daily_limit=quotas.limits_for(quota).daily_spend,
+    )
+
+
+def suite_from_comparisons(
+    *, user: AbstractBaseUser, name: str, comparison_ids: Sequence[int]
+) -> Suite:
+    """A suite of the user's own comparisons: each one's first prompt becomes a case, with
+    the comparison's system prompt as the case's. Any id not the user's refuses it all."""
+    ids = list(dict.fromkeys(comparison_ids))
+    if not ids:
+        raise SuiteRefused("Tick at least one comparison to save as a suite.")
+    limit = suite_settings().max_cases
+    if len(ids) > limit:
+        raise SuiteRefused(f"{len(ids)} comparisons ticked; a suite has at most {limit} cases.")
+    owned = {c.pk: c for c in Comparison.objects.filter(owner_id=user.pk, pk__in=ids)}
+    missing = [str(pk) for pk in ids if pk not in owned]
+    if missing:
+        raise SuiteRefused(f"No such comparison: {', '.join(missing)}. Nothing was saved.")
+    first_turns = {t.comparison_id: t for t in Turn.objects.filter(comparison_id__in=ids, index=0)}
+    cases: list[CaseSpec] = []
+    for pk in ids:
+        turn = first_turns.get(pk)
+        if turn is None or not turn.prompt.strip():
+            raise SuiteRefused(f"Comparison {pk} has no prompt to save. Nothing was saved.")
+        system = owned[pk].system_prompt
+        cases.append(
+            CaseSpec(prompt=turn.prompt, system=system, vars=literal_vars(turn.prompt, system))
+        )
+    return suite_create(user=user, name=name, cases=cases)
+
+
+MIN_RUN_N = 2
+
+
+def suite_run_repeat(*, user: AbstractBaseUser, comparison_id: int, repeats: int) -> SuiteRun:
+    """Run a comparison's first prompt `repeats` times on its panels (same models,
+    temperature, max tokens and system prompt): a one-case suite, "Repeat of comparison
+    <id>", and a suite run queued like any other. Comparison.DoesNotExist unless the user's;
+    a refused run saves nothing, not even the suite."""
+    from playground.selectors import first_turn_runs
+
+    comparison = Comparison.objects.get(pk=comparison_id, owner_id=user.pk)
+    most = suite_settings().max_repeats
+    if not MIN_RUN_N <= repeats <= most:
+        raise SuiteRefused(f"Run it between {MIN_RUN_N} and {most} times.")
+    if SuiteRun.objects.filter(comparison_id=comparison.pk).exists():
+        raise SuiteRefused(
+            "This comparison holds a suite run's answers: start another run from its suite."
+        )
+    first_turn, runs = first_turn_runs(comparison)
+    if first_turn is None or not runs:
+        raise SuiteRefused("This comparison has no answers to repeat yet.")
+    system = comparison.system_prompt
+    case = CaseSpec(
+        prompt=first_turn.prompt,
+        system=system,
+        vars=literal_vars(first_turn.prompt, system),
+    )
+    models = [
+        ModelSpec(model=run.model_name, temperature=run.temperature, max_tokens=run.max_tokens)
+        for run in runs
+    ]
+    with transaction.atomic():
+        suite = suite_create(user=user, name=f"Repeat of comparison {comparison.pk}", cases=[case])
+        return suite_run_start(user=user, suite=suite, models=models, repeats=repeats)
