@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
-from django.db.models import QuerySet
+from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db.models import Q, QuerySet
 
 from playground.arena.leaderboard import BoardFilters
-from playground.arena.models import Leaderboard, Vote
+from playground.arena.models import BattleSide, Leaderboard, Vote
+from playground.models import Run
 
 
 def votes_for(filters: BoardFilters, *, up_to: int | None = None) -> QuerySet[Vote]:
@@ -89,4 +94,80 @@ def board_view(row: Leaderboard, *, style_control: bool) -> BoardView:
         bootstrap_rounds=int(fit.get("bootstrap_rounds", 0)),
         min_votes=int(result.get("min_votes", 0)),
         computed=row.computed,
+    )
+
+
+@dataclass(frozen=True)
+class MeasuredRun:
+    """What the decision view reads of one done run."""
+
+    model: str
+    total_ms: float | None
+    cost: Decimal | None
+    comparison_id: int
+    comparison_title: str
+    suite_run_id: int | None
+    suite_name: str
+
+
+def measured_runs(*, models: Sequence[str], viewer: AbstractBaseUser) -> list[MeasuredRun]:
+    """The done runs of these models, newest first, including suite units: the viewer's own
+    (all of them for staff). Runs of a blind battle not voted yet are left out: listing them
+    would name its models."""
+    runs = Run.objects.filter(
+        status=Run.Status.DONE, superseded=False, model_name__in=list(models)
+    ).filter(Q(comparison__battle__isnull=True) | Q(comparison__battle__revealed__isnull=False))
+    if not getattr(viewer, "is_staff", False):
+        runs = runs.filter(comparison__owner_id=viewer.pk)
+    rows = runs.order_by("-created", "-pk").values_list(
+        "model_name",
+        "total_ms",
+        "cost",
+        "comparison_id",
+        "comparison__title",
+        "comparison__suite_run__id",
+        "comparison__suite_run__suite__name",
+    )
+    return [
+        MeasuredRun(
+            model=model,
+            total_ms=total_ms,
+            cost=cost,
+            comparison_id=comparison_id,
+            comparison_title=title or f"Comparison {comparison_id}",
+            suite_run_id=suite_run_id,
+            suite_name=suite_name or "",
+        )
+        for model, total_ms, cost, comparison_id, title, suite_run_id, suite_name in rows
+    ]
+
+
+def voted_models() -> list[str]:
+    """The models of every battle with a vote (human or judge), for the filter form."""
+    names = (
+        BattleSide.objects.filter(battle__votes__isnull=False)
+        .values_list("model_name", flat=True)
+        .distinct()
+    )
+    return sorted(set(names))
+
+
+def vote_categories() -> list[str]:
+    return sorted(
+        set(Vote.objects.exclude(category="").values_list("category", flat=True).distinct())
+    )
+
+
+def voters() -> list[tuple[int, str]]:
+    """Everyone who voted, for staff's "votes by" choice."""
+    users = get_user_model().objects.filter(arena_votes__isnull=False).distinct()
+    return [(user.pk, user.get_username()) for user in users.order_by("username")]
+
+
+def votes_of(*, user: AbstractBaseUser, limit: int = 500) -> QuerySet[Vote]:
+    """The user's own votes, newest first, with their battles."""
+    return (
+        Vote.objects.filter(voter_id=user.pk)
+        .select_related("battle", "winner")
+        .order_by("-created", "-pk")[:limit]
     )

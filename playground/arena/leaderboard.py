@@ -151,3 +151,19 @@ def leaderboard_for(filters: BoardFilters) -> Leaderboard:
         # A worker may have died with it; queuing again is harmless (a compute is idempotent).
         transaction.on_commit(enqueue_recompute)
     return row
+
+
+def voters_excluded_set(*, voter_ids: Iterable[int], excluded: bool) -> int:
+    """Exclude every vote of these voters from every leaderboard (or include them again);
+    returns how many votes changed. The boards are then recomputed."""
+    from playground.arena.models import Vote
+
+    with transaction.atomic():
+        changed = (
+            Vote.objects.filter(voter_id__in=list(voter_ids))
+            .exclude(excluded=excluded)
+            .update(excluded=excluded)
+        )
+        if changed:
+            votes_changed()
+    return changed

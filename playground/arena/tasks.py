@@ -37,13 +37,14 @@ def _style(styles: Sequence[Any], position: int) -> StyleFeatures | None:
 def vote_battles(
     *, choice: str, sides: Sequence[str], styles: Sequence[Any], winner: int | None
 ) -> list[ratings.Battle]:
-    """One vote as pairwise battles: A or B beat the other side; "best of N" beat each other
-    side (ratings.pairwise_from_ranking); a tie or "both bad" is that outcome for every pair.
-    Pairs of one model with itself say nothing and are left out."""
+    """One vote as pairwise battles, each pair in the order shown: A or B beat the other
+    side; "best of N" beat each other side (ratings.pairwise_from_ranking); a tie or "both
+    bad" is that outcome for every pair. Pairs of one model with itself say nothing and are
+    left out."""
     if choice in ("tie", "both_bad"):
-        outcome: ratings.Outcome = "tie" if choice == "tie" else "both_bad"
+        even: ratings.Outcome = "tie" if choice == "tie" else "both_bad"
         return [
-            ratings.Battle(sides[i], sides[j], outcome, _style(styles, i), _style(styles, j))
+            ratings.Battle(sides[i], sides[j], even, _style(styles, i), _style(styles, j))
             for i, j in combinations(range(len(sides)), 2)
             if sides[i] != sides[j]
         ]
@@ -54,12 +55,21 @@ def vote_battles(
     if winner is None or not 0 <= winner < len(sides):
         return []
     position = {model: i for i, model in reversed(list(enumerate(sides)))}
-    return [
-        ratings.Battle(first, second, "a", _style(styles, winner), _style(styles, position[second]))
-        for first, second in ratings.pairwise_from_ranking(
-            sides[winner], [m for i, m in enumerate(sides) if i != winner]
+    battles: list[ratings.Battle] = []
+    for _, second in ratings.pairwise_from_ranking(
+        sides[winner], [m for i, m in enumerate(sides) if i != winner]
+    ):
+        # In the order shown (A before B): the style columns are centred over the battles,
+        # so writing every winner first would leave them nothing to tell apart.
+        i, j = winner, position[second]
+        outcome: ratings.Outcome = "a" if i < j else "b"
+        low, high = sorted((i, j))
+        battles.append(
+            ratings.Battle(
+                sides[low], sides[high], outcome, _style(styles, low), _style(styles, high)
+            )
         )
-    ]
+    return battles
 
 
 def battles_for(filters: BoardFilters, *, up_to: int) -> tuple[list[ratings.Battle], int]:
