@@ -319,16 +319,28 @@ def suite_run_resume(*, user: AbstractBaseUser, suite_run_id: int) -> int:
 # --- Authoring: suites from the page, from the history, and a comparison run N times --------
 
 
-def literal_vars(*texts: str) -> dict[str, str]:
-    """Values that keep every {{name}} of a text that is not a template as it is written (a
-    saved prompt is sent as it was, whatever braces it holds)."""
+def literal_case(*, prompt: str, system: str) -> CaseSpec:
+    """A case that sends a prompt that is not a template exactly as written, whatever
+    braces it holds: each {{name}} in it is given itself as its value (a name written two
+    ways, {{a}} and {{ a }}, gets a second variable for the second)."""
+    import re
+
     from playground.suites.parsing import VARIABLE
 
     values: dict[str, str] = {}
-    for text in texts:
-        for match in VARIABLE.finditer(text):
-            values.setdefault(match.group(1), match.group(0))
-    return values
+
+    def keep(match: re.Match[str]) -> str:
+        text, key = match.group(0), match.group(1)
+        count = 1
+        while values.get(key, text) != text:
+            count += 1
+            key = f"{match.group(1)}.{count}"
+        values[key] = text
+        return text if key == match.group(1) else "{{" + key + "}}"
+
+    return CaseSpec(
+        prompt=VARIABLE.sub(keep, prompt), system=VARIABLE.sub(keep, system), vars=values
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -408,10 +420,7 @@ def suite_from_comparisons(
         turn = first_turns.get(pk)
         if turn is None or not turn.prompt.strip():
             raise SuiteRefused(f"Comparison {pk} has no prompt to save. Nothing was saved.")
-        system = owned[pk].system_prompt
-        cases.append(
-            CaseSpec(prompt=turn.prompt, system=system, vars=literal_vars(turn.prompt, system))
-        )
+        cases.append(literal_case(prompt=turn.prompt, system=owned[pk].system_prompt))
     return suite_create(user=user, name=name, cases=cases)
 
 
@@ -436,12 +445,7 @@ def suite_run_repeat(*, user: AbstractBaseUser, comparison_id: int, repeats: int
     first_turn, runs = first_turn_runs(comparison)
     if first_turn is None or not runs:
         raise SuiteRefused("This comparison has no answers to repeat yet.")
-    system = comparison.system_prompt
-    case = CaseSpec(
-        prompt=first_turn.prompt,
-        system=system,
-        vars=literal_vars(first_turn.prompt, system),
-    )
+    case = literal_case(prompt=first_turn.prompt, system=comparison.system_prompt)
     models = [
         ModelSpec(model=run.model_name, temperature=run.temperature, max_tokens=run.max_tokens)
         for run in runs
