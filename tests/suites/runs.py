@@ -13,7 +13,7 @@ from playground.suites.parsing import parse_text
 from playground.suites.services import ModelSpec
 from playground.suites.tasks import run_in_process
 
-CASES = [
+CASES: list[dict[str, object]] = [
     {"prompt": "Say {{word}} for case one", "vars": {"word": "yes"}, "expect": {"contains": "yes"},
      "system": "You are terse about {{word}}."},
     {"prompt": "=1+1 is it {{word}}?", "vars": {"word": "yes"},

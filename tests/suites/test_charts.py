@@ -21,6 +21,18 @@ def parse(svg: str) -> ET.Element:
     return ET.fromstring(svg)  # well-formed XML, or this raises
 
 
+def title(element: ET.Element) -> str:
+    found = element.find(f"{SVG}title")
+    assert found is not None and found.text is not None
+    return found.text
+
+
+def label(root: ET.Element) -> str:
+    value = root.get("aria-label")
+    assert value is not None
+    return value
+
+
 def test_one_dot_per_run_with_p50_and_p95_marks():
     svg = str(
         strip_plot(
@@ -40,12 +52,12 @@ def test_one_dot_per_run_with_p50_and_p95_marks():
     assert ticks == ["0 ms", "500 ms", "1 s", "1.5 s", "2 s", "2.5 s"]
     # Accessible: a role, a title, and the figures in words.
     assert root.get("role") == "img"
-    assert root.find(f"{SVG}title").text == "Time to first token"
-    label = root.get("aria-label")
-    assert "sim:alpha: 3 runs, p50 180 ms, p95 873 ms" in label
-    assert "sim:beta: 1 run, p50 2.4 s" in label
+    assert title(root) == "Time to first token"
+    described = label(root)
+    assert "sim:alpha: 3 runs, p50 180 ms, p95 873 ms" in described
+    assert "sim:beta: 1 run, p50 2.4 s" in described
     # Each dot says which run it is.
-    titles = [c.find(f"{SVG}title").text for c in root.iter(f"{SVG}circle")]
+    titles = [title(c) for c in root.iter(f"{SVG}circle")]
     assert "sim:alpha: 950 ms (run 3)" in titles
 
 
@@ -72,8 +84,8 @@ def test_labels_are_escaped():
     assert "<script>" not in svg and "<b>" not in svg
     assert "&lt;script&gt;" in svg
     root = parse(svg)  # still well-formed: nothing broke out of an attribute or a text node
-    assert hostile in root.get("aria-label")
-    assert root.find(f"{SVG}title").text == 'Time <b>"title"</b>'
+    assert hostile in label(root)
+    assert title(root) == 'Time <b>"title"</b>'
 
 
 def test_a_model_without_measured_runs_says_so():
@@ -81,7 +93,7 @@ def test_a_model_without_measured_runs_says_so():
     root = parse(svg)
     assert not root.findall(f".//{SVG}circle")
     assert "no measured runs" in svg
-    assert "sim:beta: no measured runs" in root.get("aria-label")
+    assert "sim:beta: no measured runs" in label(root)
 
 
 @pytest.mark.parametrize(
@@ -117,8 +129,7 @@ def test_the_finished_page_plots_every_measured_run(user, sim, sim_models):
     ttft, total = (parse(svg) for svg in svgs)
     assert len(ttft.findall(f".//{SVG}circle")) == measured_ttft
     assert len(total.findall(f".//{SVG}circle")) == measured_total
-    assert "sim:beta: no measured runs" in ttft.get("aria-label")
+    assert "sim:beta: no measured runs" in label(ttft)
     # Only the finished answers' runs, each once.
-    dots = {re.search(r"\(run (\d+)\)", c.find(f"{SVG}title").text).group(1)
-            for c in ttft.iter(f"{SVG}circle")}  # fmt: skip
+    dots = {title(c).rsplit("(run ", 1)[1].rstrip(")") for c in ttft.iter(f"{SVG}circle")}
     assert dots == {str(pk) for pk in runs.filter(status="done").values_list("pk", flat=True)}

@@ -60,6 +60,7 @@ def test_json_has_one_row_per_unit_with_its_figures(user, finished):
     for row in rows:
         unit = by_order[row["unit_order"]]
         run = unit.run
+        assert run is not None
         assert (row["case_index"], row["model"], row["repeat"]) == (
             unit.case.index, unit.model_name, unit.repeat,
         )  # fmt: skip
