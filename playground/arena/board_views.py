@@ -69,6 +69,7 @@ def _board_context(request: HttpRequest, filters: BoardFilters) -> dict[str, Any
     board = board_selectors.board_view(row, style_control=filters.style_control)
     low = min((r.lower for r in board.ratings), default=0.0)
     high = max((r.upper for r in board.ratings), default=1.0)
+    low, high = low - (high - low) * 0.05, high + (high - low) * 0.05
     table = [
         TableRow(
             rating=rating,

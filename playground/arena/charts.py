@@ -225,7 +225,7 @@ def decision_panel(
                 '<line class="error-cap" x1="{xl}" x2="{xr}" y1="{y1}" y2="{y1}"/>'
                 '<line class="error-cap" x1="{xl}" x2="{xr}" y1="{y2}" y2="{y2}"/>'
                 '<circle cx="{x}" cy="{y}" r="{r}"/>'
-                '<text class="label" x="{tx}" y="{ty}">{label}</text></a>',
+                '<text class="label" x="{tx}" y="{ty}" text-anchor="{anchor}">{label}</text></a>',
                 href=point.href,
                 cls=" pareto" if point.pareto else "",
                 label=point.label,
@@ -241,7 +241,9 @@ def decision_panel(
                 xl=_num(x - 4),
                 xr=_num(x + 4),
                 r=6 if point.pareto else 4.5,
-                tx=_num(x + 8),
+                # Labels of points in the right part of the plot go to their left.
+                tx=_num(x - 8 if x > LEFT + plot_w * 0.7 else x + 8),
+                anchor="end" if x > LEFT + plot_w * 0.7 else "start",
                 ty=_num(y - 6),
             )
         )

@@ -140,3 +140,26 @@ def finished_suite_run(
                 )  # fmt: skip
                 order += 1
     return suite_run
+
+
+def compare_battle(
+    voter: AbstractBaseUser,
+    models: Sequence[str],
+    *,
+    total_ms: float | None = 800.0,
+    cost: Decimal | None = Decimal("0.001"),
+) -> Battle:
+    """A blind compare battle whose answers are done, as the compare page leaves it (for
+    services.vote_cast)."""
+    comparison = Comparison.objects.create(owner_id=voter.pk, title="blind")
+    turn = Turn.objects.create(comparison=comparison, index=0, prompt="Say hi")
+    battle = Battle.objects.create(owner_id=voter.pk, comparison=comparison, pool=list(models))
+    for position, model in enumerate(models):
+        done_run(
+            comparison, turn, position, model, total_ms=total_ms, cost=cost,
+            text=f"**Hi** from side {position}",
+        )  # fmt: skip
+        BattleSide.objects.create(
+            battle=battle, position=position, model_name=model, panel=position
+        )
+    return battle

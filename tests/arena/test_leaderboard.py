@@ -22,10 +22,9 @@ from playground.arena.leaderboard import (
     voters_excluded_set,
     votes_changed,
 )
-from playground.arena.models import Battle, BattleSide, Leaderboard
+from playground.arena.models import Leaderboard
 from playground.arena.tasks import battles_for, recompute, recompute_leaderboards, recompute_stale
-from playground.models import Comparison, Run, Turn
-from tests.arena.board_votes import PLAIN, vote, wins
+from tests.arena.board_votes import PLAIN, compare_battle, vote, wins
 from tests.servers import OUTPUT, ROOT, database_url, wait_until
 
 
@@ -285,23 +284,6 @@ class ArenaWorker:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-
-def compare_battle(voter, models: list[str]) -> Battle:
-    """A blind compare battle whose answers are done, as the compare page leaves it."""
-    comparison = Comparison.objects.create(owner=voter, title="blind")
-    turn = Turn.objects.create(comparison=comparison, index=0, prompt="Say hi")
-    battle = Battle.objects.create(owner=voter, comparison=comparison, pool=models)
-    for position, model in enumerate(models):
-        Run.objects.create(
-            comparison=comparison, turn=turn, position=position, model_name=model,
-            model_label=model, provider_label="sim", provider_kind="openai",
-            status=Run.Status.DONE, text=f"**Hi** from side {position}",
-        )  # fmt: skip
-        BattleSide.objects.create(
-            battle=battle, position=position, model_name=model, panel=position
-        )
-    return battle
 
 
 @pytest.mark.django_db(transaction=True)
