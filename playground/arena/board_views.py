@@ -135,6 +135,8 @@ def my_votes(request: HttpRequest) -> HttpResponse:
                 else reverse("arena_suite_battle", args=[vote.battle.suite_run_id, vote.battle_id])
             ),
             "winner": vote.winner.letter if vote.winner else "",
+            # A judge's vote on a battle its owner has not voted on yet: still blind.
+            "blind": vote.battle.revealed is None,
         }
         for vote in votes
     ]

@@ -67,6 +67,57 @@ def waiting_battle(*, user: AbstractBaseUser, suite_run: SuiteRun) -> Battle | N
     )
 
 
+def _candidates(
+    suite_run: SuiteRun, owner_id: int
+) -> tuple[dict[int, dict[str, list[int]]], list[tuple[int, str, str]]]:
+    """The done cells, and the (case, model, model) pairs not drawn yet."""
+    cells = _done_cells(suite_run)
+    drawn = _drawn_pairs(suite_run, owner_id)
+    return cells, [
+        (case_id, first, second)
+        for case_id, models in sorted(cells.items())
+        for first, second in combinations(sorted(models), 2)
+        if (case_id, frozenset((first, second))) not in drawn
+    ]
+
+
+def _create(
+    suite_run: SuiteRun,
+    owner_id: int,
+    candidate: tuple[int, str, str],
+    cells: dict[int, dict[str, list[int]]],
+    rng: random.Random,
+) -> Battle:
+    case_id, first, second = candidate
+    order = [first, second]
+    rng.shuffle(order)
+    battle = Battle.objects.create(
+        owner_id=owner_id,
+        suite_run=suite_run,
+        case_id=case_id,
+        pool=sorted({str(spec["model"]) for spec in suite_run.model_specs}),
+    )
+    BattleSide.objects.bulk_create(
+        BattleSide(
+            battle=battle,
+            position=position,
+            model_name=model,
+            run_id=rng.choice(cells[case_id][model]),
+        )
+        for position, model in enumerate(order)
+    )
+    return battle
+
+
+def _locked(user: AbstractBaseUser, suite_run_id: int) -> SuiteRun:
+    """The user's finished suite run, its row locked (inside a transaction): two tabs, or
+    a tab and the judge command, draw one after the other (PostgreSQL)."""
+    locked = SuiteRun.objects.select_for_update().filter(pk=suite_run_id, owner_id=user.pk)
+    if not list(locked.values_list("pk", flat=True)):
+        raise SuiteBattleRefused("No such suite run.")
+    return judgeable_suite_run(user=user, suite_run_id=suite_run_id)
+
+
 def suite_battle_next(
     *, user: AbstractBaseUser, suite_run_id: int, rng: random.Random | None = None
 ) -> Battle | None:
@@ -74,55 +125,38 @@ def suite_battle_next(
     new one drawn from the cases' pairs not drawn yet; None when every pair has been."""
     rng = rng or random.SystemRandom()
     with transaction.atomic():
-        # The run's row lock makes two tabs draw one after the other (PostgreSQL).
-        locked = SuiteRun.objects.select_for_update().filter(pk=suite_run_id, owner_id=user.pk)
-        if not list(locked.values_list("pk", flat=True)):
-            raise SuiteBattleRefused("No such suite run.")
-        suite_run = judgeable_suite_run(user=user, suite_run_id=suite_run_id)
+        suite_run = _locked(user, suite_run_id)
         waiting = waiting_battle(user=user, suite_run=suite_run)
         if waiting is not None:
             return waiting
-        cells = _done_cells(suite_run)
-        drawn = _drawn_pairs(suite_run, user.pk)
-        candidates = [
-            (case_id, first, second)
-            for case_id, models in sorted(cells.items())
-            for first, second in combinations(sorted(models), 2)
-            if (case_id, frozenset((first, second))) not in drawn
-        ]
+        cells, candidates = _candidates(suite_run, user.pk)
         if not candidates:
             return None
-        case_id, first, second = rng.choice(candidates)
-        order = [first, second]
-        rng.shuffle(order)
-        battle = Battle.objects.create(
-            owner_id=user.pk,
-            suite_run=suite_run,
-            case_id=case_id,
-            pool=sorted({str(spec["model"]) for spec in suite_run.model_specs}),
+        return _create(suite_run, user.pk, rng.choice(candidates), cells, rng)
+
+
+def suite_battles_draw_all(
+    *, user: AbstractBaseUser, suite_run_id: int, rng: random.Random | None = None
+) -> list[Battle]:
+    """Every battle of the suite run (for the LLM judge): the pairs not drawn yet are drawn
+    now, each side a random done run; they wait for the owner's blind vote as any other."""
+    rng = rng or random.SystemRandom()
+    with transaction.atomic():
+        suite_run = _locked(user, suite_run_id)
+        cells, candidates = _candidates(suite_run, user.pk)
+        for candidate in candidates:
+            _create(suite_run, user.pk, candidate, cells, rng)
+        return list(
+            Battle.objects.filter(suite_run=suite_run, owner_id=user.pk)
+            .select_related("case")
+            .prefetch_related("sides__run")
+            .order_by("pk")
         )
-        BattleSide.objects.bulk_create(
-            BattleSide(
-                battle=battle,
-                position=position,
-                model_name=model,
-                run_id=rng.choice(cells[case_id][model]),
-            )
-            for position, model in enumerate(order)
-        )
-        return battle
 
 
 def pairs_left(*, user: AbstractBaseUser, suite_run: SuiteRun) -> int:
     """How many case x model pairs are not drawn yet."""
-    cells = _done_cells(suite_run)
-    drawn = _drawn_pairs(suite_run, user.pk)
-    return sum(
-        1
-        for case_id, models in cells.items()
-        for pair in combinations(sorted(models), 2)
-        if (case_id, frozenset(pair)) not in drawn
-    )
+    return len(_candidates(suite_run, user.pk)[1])
 
 
 def default_category(case: SuiteCase, suite_run: SuiteRun) -> str:
