@@ -312,3 +312,31 @@ def test_a_vote_leads_to_a_ready_board_through_the_arena_worker(ada):
         assert board_view(row, style_control=True).battles == 11  # vote_cast saved styles
     finally:
         worker.stop()
+
+
+def test_bad_filters_are_named_and_the_whole_board_is_shown(
+    ada, bob, client, django_capture_on_commit_callbacks
+):
+    wins(ada, "alpha", "beta", 2)
+    wins(bob, "alpha", "beta", 1)
+    client.force_login(ada)
+    with django_capture_on_commit_callbacks(execute=True):
+        html = client.get(
+            f"/arena/leaderboard/?date_from=someday&user={bob.pk}&models=nope"
+        ).content.decode()
+    assert "Enter a valid date." in html
+    assert html.count("Select a valid choice.") == 2  # bob's votes are not ada's to filter
+    assert Leaderboard.objects.get().filters == BoardFilters().selection()
+    html = client.get("/arena/leaderboard/?date_from=2024-02-01&date_to=2024-01-01").content
+    assert "The start date is after the end date." in html.decode()
+    # "me" is the viewer; staff may pick any voter.
+    with django_capture_on_commit_callbacks(execute=True):
+        client.get("/arena/leaderboard/?user=me")
+    assert Leaderboard.objects.filter(filters__user_id=ada.pk).exists()
+    bob.is_staff = True
+    bob.save()
+    client.force_login(bob)
+    with django_capture_on_commit_callbacks(execute=True):
+        html = client.get(f"/arena/leaderboard/?user={ada.pk}").content.decode()
+    assert "Select a valid choice." not in html
+    assert Leaderboard.objects.filter(key=BoardFilters(user_id=ada.pk).key).count() == 1
