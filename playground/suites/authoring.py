@@ -57,7 +57,7 @@ def suite_new(request: HttpRequest) -> HttpResponse:
                 f"read as {form.cleaned_data['read_as']}.",
             )
             return redirect("suite_detail", suite_id=suite.pk)
-    return render(request, "suites/new.html", {"form": form}, status=400)
+    return render(request, "suites/new.html", {"form": form})  # the form again, with its errors
 
 
 @require_GET
@@ -129,7 +129,7 @@ def suite_detail(request: HttpRequest, suite_id: int) -> HttpResponse:
     estimate, estimate_error = _estimate(request, suite, form)
     context = _detail_context(suite, form)
     context.update(refused=refused, estimate=estimate, estimate_error=estimate_error)
-    return render(request, "suites/suite_detail.html", context, status=400)
+    return render(request, "suites/suite_detail.html", context)
 
 
 @require_POST
@@ -188,4 +188,4 @@ def run_n(request: HttpRequest, comparison_id: int) -> HttpResponse:
     else:
         error = " ".join(str(e) for e in form.errors.get("n", []))
     context = {"comparison": comparison, "run_n_error": error, "run_n_value": form.data.get("n")}
-    return render(request, "suites/run_n.html", context, status=400)
+    return render(request, "suites/run_n.html", context)

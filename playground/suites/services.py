@@ -432,12 +432,16 @@ def suite_run_repeat(*, user: AbstractBaseUser, comparison_id: int, repeats: int
     temperature, max tokens and system prompt): a one-case suite, "Repeat of comparison
     <id>", and a suite run queued like any other. Comparison.DoesNotExist unless the user's;
     a refused run saves nothing, not even the suite."""
+    from playground.arena.models import Battle
     from playground.selectors import first_turn_runs
 
     comparison = Comparison.objects.get(pk=comparison_id, owner_id=user.pk)
     most = suite_settings().max_repeats
     if not MIN_RUN_N <= repeats <= most:
-        raise SuiteRefused(f"Run it between {MIN_RUN_N} and {most} times.")
+        raise SuiteRefused(f"Run it from {MIN_RUN_N} to {most} times.")
+    if Battle.objects.filter(comparison_id=comparison.pk, revealed__isnull=True).exists():
+        # Its suite run's page would name the models before the vote.
+        raise SuiteRefused("This is a blind battle: vote first, then run it again.")
     if SuiteRun.objects.filter(comparison_id=comparison.pk).exists():
         raise SuiteRefused(
             "This comparison holds a suite run's answers: start another run from its suite."
