@@ -17,6 +17,7 @@ from playground.models import Share
 from playground.suites.aggregates import ModelAggregate, UnitRow, aggregate
 from playground.suites.conf import suite_settings
 from playground.suites.models import SuiteRun, SuiteUnit
+from playground.suites.parsing import render
 
 # The ETA follows the rate of the last this many finishes (so a pause, a resume or a slow
 # start soon stops counting).
@@ -230,7 +231,7 @@ class Cell:
 
 
 def matrix(*, suite_run: SuiteRun) -> list[dict[str, Any]]:
-    """Rows of cases, each with one Cell per model."""
+    """Rows of cases (each with its prompt as sent), each with one Cell per model."""
     cases = list(suite_run.suite.cases.order_by("index"))
     cells: dict[tuple[int, int], list[SuiteUnit]] = {}
     for unit in suite_run.units.select_related("run").order_by("repeat"):
@@ -238,6 +239,7 @@ def matrix(*, suite_run: SuiteRun) -> list[dict[str, Any]]:
     return [
         {
             "case": case,
+            "prompt": render(case.prompt, case.vars),
             "cells": [
                 Cell(cells.get((case.pk, index), [])) for index in range(len(suite_run.model_specs))
             ],
