@@ -39,6 +39,9 @@ class PlaygroundSettings:
     stale_after_seconds: float = 30.0  # a process silent this long is presumed dead
     sweep_seconds: float = 15.0
     shutdown_seconds: float = 8.0  # SIGTERM: time allowed to stop and save every run
+    # Blind battles show their timing before the vote only if this is on (speed can reveal
+    # the host); each battle keeps the value it was made with (Battle.show_timing).
+    arena_show_timing: bool = False
 
 
 # Settings a deployment (or a test's server process) may set in the environment.
@@ -50,6 +53,10 @@ ENVIRONMENT_SETTINGS = (
     "sweep_seconds",
     "shutdown_seconds",
 )
+# Yes/no settings from the environment: 1/true/yes/on or 0/false/no/off.
+ENVIRONMENT_FLAGS = ("arena_show_timing",)
+FLAG_WORDS = {"1": True, "true": True, "yes": True, "on": True}
+FLAG_WORDS |= {"0": False, "false": False, "no": False, "off": False}
 
 
 def _from_environment() -> dict[str, Any]:
@@ -61,6 +68,12 @@ def _from_environment() -> dict[str, Any]:
                 found[name] = float(raw)
             except ValueError:
                 raise ValueError(f"PLAYGROUND_{name.upper()} must be a number") from None
+    for name in ENVIRONMENT_FLAGS:
+        raw = os.environ.get(f"PLAYGROUND_{name.upper()}")
+        if raw:
+            if raw.strip().lower() not in FLAG_WORDS:
+                raise ValueError(f"PLAYGROUND_{name.upper()} must be 1 or 0 (yes or no)")
+            found[name] = FLAG_WORDS[raw.strip().lower()]
     return found
 
 

@@ -18,6 +18,9 @@ from django.db import DatabaseError
 
 from inference.catalog import ModelUnavailableError, UnknownModelError
 from playground import fragments, remote, selectors, services
+from playground.arena import blinding
+from playground.arena import services as arena_services
+from playground.arena.blinding import BlindView
 from playground.conf import playground_settings
 from playground.forms import CompareForm, FrameError, payload_to_data
 from playground.hub import current_hub
@@ -217,6 +220,8 @@ class CompareConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels
                 return services.followup_prepare(
                     user=self.user, comparison_id=request.comparison_id, prompt=request.prompt
                 )
+            if request.blind:
+                return arena_services.battle_prepare(user=self.user, request=request)
             return services.comparison_prepare(user=self.user, request=request)
 
         plan = await database_sync_to_async(prepare)()
@@ -264,10 +269,14 @@ class CompareConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels
         try:
             if replaces is not None:
                 (start,) = plan.starts
-                frame = fragments.render_run(start.run, controls=True, replaces=replaces, live=True)
+                frame = fragments.render_run(
+                    start.run, controls=True, replaces=replaces, live=True, blind=plan.blind
+                )
             else:
                 frame = self._board_fragment(plan, followup=followup)
-            await self.sink.send(fragments.clear_notice() + frame)
+            # A battle's vote waits for its new answers.
+            vote_bar = fragments.render_vote_bar(plan.blind, ready=False)
+            await self.sink.send(fragments.clear_notice() + frame + vote_bar)
         finally:
             live.released(panels)  # the board is out: deltas may follow, results be saved
 
@@ -275,11 +284,12 @@ class CompareConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels
         """A page opened on a comparison (a reload, another tab): show it as it is now and
         follow its runs that still stream here."""
 
-        def read() -> tuple[Comparison, list[Turn], list[Run]]:
+        def read() -> tuple[Comparison, list[Turn], list[Run], BlindView | None]:
             self._check_session()
-            return selectors.comparison_board(comparison_id=comparison_id, owner_id=self.user.pk)
+            board = selectors.comparison_board(comparison_id=comparison_id, owner_id=self.user.pk)
+            return (*board, blinding.blind_view(comparison_id=comparison_id))
 
-        comparison, turns, runs = await database_sync_to_async(read)()
+        comparison, turns, runs, blind = await database_sync_to_async(read)()
         live = self.hub.get(comparison_id)
         if live is not None and live.owner_id == self.user.pk:
             if self.live is not live:
@@ -289,7 +299,9 @@ class CompareConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels
             return
         # Not streaming here: show it as saved; if it streams in another process, that
         # process sends its live board and deltas through the channel layer.
-        frame = await asyncio.to_thread(fragments.board_snapshot, comparison, turns, runs, False)
+        frame = await asyncio.to_thread(
+            fragments.board_snapshot, comparison, turns, runs, False, blind
+        )
         await self.sink.send(frame)
         if self.hub.crosses_processes and any(not run.is_final for run in runs):
             await self._unfollow()
@@ -312,7 +324,8 @@ class CompareConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels
         live.attach(self.sink)
 
     def _board_fragment(self, plan: StartPlan, *, followup: bool) -> str:
-        view = fragments.turn_views([plan.turn], [start.run for start in plan.starts])[0]
+        runs = [start.run for start in plan.starts]
+        view = fragments.turn_views([plan.turn], runs, blind=plan.blind)[0]
         if followup:
             # htmx appends the oob element's children: the wrapper carries the new turn.
             board = (
@@ -329,7 +342,7 @@ class CompareConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels
         comparison = plan.comparison
         return "".join(
             [
-                fragments.render_board_head(comparison, live=True),
+                fragments.render_board_head(comparison, live=True, blind=plan.blind),
                 board,
                 f'<input type="hidden" id="comparison-id" name="comparison" '
                 f'value="{comparison.pk}" hx-swap-oob="true" data-turn-started="{plan.turn.pk}">',

@@ -2,7 +2,9 @@
 
 Every run is `serialization.run_as_dict`: the same field names as `manage.py compare --json`.
 A shared link's exports leave out what its owner chose not to share (the system prompt, the
-owner's name): `system_prompt` and `owner` are then null.
+owner's name): `system_prompt` and `owner` are then null. A blind battle not voted on yet
+exports its runs as its page shows them (playground.arena.blinding): "Model A", and no
+model, provider, price, cost, tokens or reasoning.
 """
 
 from __future__ import annotations
@@ -91,6 +93,8 @@ def as_markdown(
     owner: str | None = None,
 ) -> str:
     lines = [f"# {_cell(comparison.title or 'Comparison')}", ""]
+    if any(view.blind for view in turns):
+        lines += ["Blind battle: the models and their metrics show after the vote.", ""]
     if owner:
         lines += [f"Shared by {_cell(owner)}", ""]
     if system_prompt and comparison.system_prompt:
@@ -111,7 +115,9 @@ def as_markdown(
             mark = "~" if run.tokens_estimated else ""
             counts = f"{mark}{tokens(run.input_tokens)} / {mark}{tokens(run.output_tokens)}"
             lines.append(
-                f"| {_cell(run.model_label)} (`{_cell(run.model_name)}`) | {run.status} | "
+                f"| {_cell(run.model_label)}"
+                + (f" (`{_cell(run.model_name)}`)" if run.model_name else "")
+                + f" | {run.status} | "
                 f"{duration(run.ttft_ms)} | {rate(run.tokens_per_s)} | {duration(run.total_ms)} | "
                 f"{counts} | {cost_text(run.cost, run.cost_source)} | "
                 f"{retries_text(run.retries, run.retry_wait_ms) or 'none'} |"

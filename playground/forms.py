@@ -30,6 +30,8 @@ FORM_FIELDS = frozenset(
         "panel_temperature",
         "panel_max_tokens",
         "comparison",
+        "blind",
+        "battle_size",
     }
 )
 IGNORED_FIELDS = frozenset({"HEADERS", "csrfmiddlewaretoken", "model_search"})
@@ -66,6 +68,9 @@ class CompareRequest:
     panels: tuple[PanelSpec, ...]
     same_settings: bool
     comparison_id: int | None  # set for a follow-up to an existing comparison
+    # A blind battle: `panels` is the pool, and `battle_size` of them are drawn at random.
+    blind: bool = False
+    battle_size: int = 2
 
 
 def payload_to_data(payload: Mapping[str, Any]) -> MultiValueDict[str, str]:
@@ -124,6 +129,16 @@ class CompareForm(forms.Form):
     )
     same_settings = forms.BooleanField(required=False)
     comparison = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    blind = forms.BooleanField(required=False)
+    battle_size = forms.IntegerField(
+        required=False,
+        min_value=2,
+        initial=2,
+        error_messages={
+            "invalid": "The battle size must be a whole number.",
+            "min_value": "A battle has at least 2 models.",
+        },
+    )
 
     def __init__(self, *args: Any, require_models: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -131,6 +146,7 @@ class CompareForm(forms.Form):
         self.limits = playground_settings()
         self.fields["max_tokens"].widget.attrs["max"] = self.limits.max_tokens_limit
         self.fields["temperature"].widget.attrs["step"] = "0.1"
+        self.fields["battle_size"].widget.attrs["max"] = self.limits.max_panels
 
     def _list(self, name: str) -> list[str]:
         if isinstance(self.data, MultiValueDict):
@@ -170,6 +186,8 @@ class CompareForm(forms.Form):
         cleaned["model_names"] = names
         if cleaned.get("comparison"):
             return cleaned  # a follow-up goes to the comparison's own panels
+        if cleaned.get("blind") and not self._blind_pool_ok(names, cleaned):
+            return cleaned
         if not names:
             if self.require_models:
                 self.add_error(
@@ -190,6 +208,27 @@ class CompareForm(forms.Form):
             return cleaned
         cleaned["panel_settings"] = self._panel_settings(len(names), cleaned)
         return cleaned
+
+    def _blind_pool_ok(self, names: list[str], cleaned: dict[str, Any]) -> bool:
+        """A blind battle's pool: distinct models, at least two, and a size it can give.
+        Every side has the same settings (its own would tell them apart)."""
+        cleaned["same_settings"] = True
+        if len(set(names)) != len(names):
+            self.add_error("models", "A blind battle's pool lists each model once.")
+            return False
+        if len(names) < 2:
+            self.add_error("models", "A blind battle needs a pool of at least two models.")
+            return False
+        size = cleaned.get("battle_size") or 2
+        if size > len(names):
+            self.add_error(
+                "battle_size",
+                f"A battle of {size} models cannot be drawn from a pool of {len(names)}: "
+                f"pick a size from 2 to {len(names)}.",
+            )
+            return False
+        cleaned["battle_size"] = size
+        return True
 
     def _panel_settings(
         self, count: int, cleaned: dict[str, Any]
@@ -247,6 +286,8 @@ class CompareForm(forms.Form):
             panels=panels,
             same_settings=bool(data.get("same_settings")),
             comparison_id=data.get("comparison"),
+            blind=bool(data.get("blind")) and not data.get("comparison"),
+            battle_size=data.get("battle_size") or 2,
         )
 
     def error_text(self) -> str:

@@ -12,6 +12,8 @@ from typing import Any
 
 from django.template.loader import render_to_string
 
+from playground.arena import blinding
+from playground.arena.blinding import BlindView
 from playground.models import Comparison, Run, Turn
 from playground.rendering import render_markdown
 
@@ -75,6 +77,7 @@ class TurnView:
     """One turn of a comparison: its prompt, its panels and, once all are final, a summary.
 
     `total_cost` sums the runs whose cost is known; `unknown_costs` counts those left out.
+    `blind` is set for a battle not voted on yet: its runs are then anonymous copies.
     """
 
     turn: Turn
@@ -83,6 +86,7 @@ class TurnView:
     total_cost: Decimal | None
     finished: bool
     unknown_costs: int = 0
+    blind: BlindView | None = None
 
     @cached_property
     def panels(self) -> tuple[PanelView, ...]:
@@ -163,10 +167,13 @@ def summary_charts(runs: Sequence[Run]) -> tuple[SummaryChart, ...]:
     return tuple(chart for chart in charts if chart is not None)
 
 
-def turn_views(turns: Iterable[Turn], runs: Iterable[Run]) -> list[TurnView]:
-    """Each turn with its current runs, in panel order, and its summary once all are final."""
+def turn_views(
+    turns: Iterable[Turn], runs: Iterable[Run], *, blind: BlindView | None = None
+) -> list[TurnView]:
+    """Each turn with its current runs, in panel order, and its summary once all are final;
+    with `blind`, as a battle's viewer may see them before the vote."""
     by_turn: dict[int, list[Run]] = {}
-    for run in runs:
+    for run in blinding.shown_runs(runs, blind):
         by_turn.setdefault(run.turn_id, []).append(run)
     views = []
     for turn in turns:
@@ -181,13 +188,26 @@ def turn_views(turns: Iterable[Turn], runs: Iterable[Run]) -> list[TurnView]:
                 total_cost=sum(costs, Decimal(0)) if costs else None,
                 finished=finished,
                 unknown_costs=len(turn_runs) - len(costs),
+                blind=blind,
             )
         )
     return views
 
 
-def render_run(run: Run, *, controls: bool, replaces: int | None = None, live: bool = False) -> str:
-    """One panel; `replaces` swaps it out of band for the panel of another run id."""
+def render_run(
+    run: Run,
+    *,
+    controls: bool,
+    replaces: int | None = None,
+    live: bool = False,
+    blind: BlindView | None = None,
+    error_note: str = "",
+) -> str:
+    """One panel; `replaces` swaps it out of band for the panel of another run id; `blind`
+    shows a battle's panel as its viewer may see it before the vote."""
+    run = blinding.shown_run(run, blind)
+    if error_note:
+        run.error = f"{run.error} {error_note}" if run.error else error_note
     panel = PanelView.of(run, live=live)
     return render_to_string(
         "playground/_run.html",
@@ -198,6 +218,7 @@ def render_run(run: Run, *, controls: bool, replaces: int | None = None, live: b
             "answer_html": panel.answer_html,
             "controls": controls,
             "replaces": replaces,
+            "blind": blind,
         },
     )
 
@@ -212,9 +233,19 @@ def render_summary(view: TurnView) -> str:
     return render_to_string("playground/_summary.html", {"view": view, "oob": True})
 
 
-def render_board_head(comparison: Comparison, *, live: bool) -> str:
+def render_board_head(comparison: Comparison, *, live: bool, blind: BlindView | None = None) -> str:
     return render_to_string(
-        "playground/_board_head.html", {"comparison": comparison, "live": live, "oob": True}
+        "playground/_board_head.html",
+        {"comparison": comparison, "live": live, "oob": True, "blind": blind},
+    )
+
+
+def render_vote_bar(blind: BlindView | None, *, ready: bool) -> str:
+    """The battle's vote bar (out of band), once every answer is final; empty otherwise."""
+    if blind is None:
+        return ""
+    return render_to_string(
+        "arena/_vote.html", {"blind": blind, "ready": ready, "oob": True, "categories": ()}
     )
 
 
@@ -259,27 +290,33 @@ def finished_frame(
     turn_runs: Sequence[Run],
     save_failed: bool,
     idle_comparison: Comparison | None,
+    blind: BlindView | None = None,
 ) -> str:
     """A run's final panel; its turn's summary once every panel is final; and, when nothing
-    streams any more, the board's head without "Stop all"."""
-    if save_failed:
-        note = "This result could not be saved (the database was unreachable)."
-        run.error = f"{run.error} {note}" if run.error else note
-    parts = [render_run(run, controls=True, replaces=run.pk)]
+    streams any more, the board's head without "Stop all" (and a battle's vote bar)."""
+    note = "This result could not be saved (the database was unreachable)." if save_failed else ""
+    parts = [render_run(run, controls=True, replaces=run.pk, blind=blind, error_note=note)]
     if all(other.is_final for other in turn_runs):
-        parts.append(render_summary(turn_views([run.turn], turn_runs)[0]))
+        parts.append(render_summary(turn_views([run.turn], turn_runs, blind=blind)[0]))
     if idle_comparison is not None:
-        parts.append(render_board_head(idle_comparison, live=False))
+        parts.append(render_board_head(idle_comparison, live=False, blind=blind))
+        parts.append(render_vote_bar(blind, ready=True))
     return "".join(parts)
 
 
 def board_snapshot(
-    comparison: Comparison, turns: Sequence[Turn], runs: Sequence[Run], streaming: bool
+    comparison: Comparison,
+    turns: Sequence[Turn],
+    runs: Sequence[Run],
+    streaming: bool,
+    blind: BlindView | None = None,
 ) -> str:
     """The whole board as it is now, for a page that (re)attaches to its comparison."""
-    views = turn_views(turns, runs)
+    views = turn_views(turns, runs, blind=blind)
     board = "".join(render_turn(view, controls=True) for view in views)
+    ready = not streaming and all(run.is_final for run in runs)
     return (
-        render_board_head(comparison, live=streaming)
+        render_board_head(comparison, live=streaming, blind=blind)
         + f'<div id="turns" hx-swap-oob="innerHTML">{board}</div>'
+        + render_vote_bar(blind, ready=ready)
     )

@@ -18,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from playground import fragments
+from playground.arena.blinding import shown_state
 from playground.streaming import LivePanel
 
 logger = logging.getLogger(__name__)
@@ -136,6 +137,8 @@ class SocketSink:
             text = "".join(text_parts[sent_text:])
             reasoning = "".join(reasoning_parts[sent_reasoning:])
             state = (panel.state, panel.state_detail)
+            if panel.start.blind:  # a battle's panel: no thinking, and no state saying more
+                reasoning, state = "", (shown_state(panel.state), "")
             self.cursors[id(panel)] = (len(text_parts), len(reasoning_parts), state)
             parts.append(fragments.delta(panel.run_id, text, reasoning))
             if state != sent_state:

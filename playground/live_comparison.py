@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from playground import fragments
+from playground.arena.blinding import BlindView
 from playground.conf import playground_settings
 from playground.models import Comparison, Run, Turn
 from playground.services import PanelStart, StartPlan
@@ -54,6 +55,8 @@ class LiveComparison:
         self.plans: dict[LivePanel, StartPlan] = {}
         self.followers: list[Follower] = []
         self._grace: asyncio.Task[None] | None = None
+        # A battle not voted on yet (set by each start): every board it sends is blind.
+        self.blind: BlindView | None = None
 
     # --- what sockets ask ---------------------------------------------------------------------
 
@@ -68,6 +71,7 @@ class LiveComparison:
 
     def launch(self, plan: StartPlan) -> list[LivePanel]:
         """Start the plan's runs at once (their rows are written meanwhile)."""
+        self.blind = plan.blind
         panels = []
         for start in plan.starts:
             start.run.owner = self.hub.process_id
@@ -174,7 +178,12 @@ class LiveComparison:
         shown = self.snapshot_runs(runs, follower)
         streaming = any(is_live for _, is_live in shown)
         frame = await asyncio.to_thread(
-            fragments.board_snapshot, comparison, turns, [run for run, _ in shown], streaming
+            fragments.board_snapshot,
+            comparison,
+            turns,
+            [run for run, _ in shown],
+            streaming,
+            self.blind,
         )
         await follower.send(frame)
         self.attach(follower)
@@ -202,6 +211,7 @@ class LiveComparison:
             turn_runs=plan.turn_runs,
             save_failed=panel.save_failed,
             idle_comparison=plan.comparison if idle else None,
+            blind=plan.blind,
         )
 
     # --- lifecycle ----------------------------------------------------------------------------

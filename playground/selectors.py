@@ -10,6 +10,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.utils.crypto import constant_time_compare
 
 from playground import fragments
+from playground.arena import blinding
 from playground.models import Comparison, Run, Share, ShareTombstone, Turn, share_token_digest
 
 
@@ -45,10 +46,12 @@ def session_is_live(*, session_key: str | None, user_id: int) -> bool:
 
 
 def comparison_turns(comparison: Comparison) -> list[fragments.TurnView]:
-    """Every turn with its current runs: two queries whatever the size."""
+    """Every turn with its current runs: three queries whatever the size. A blind battle
+    not voted on yet comes anonymised (see playground.arena.blinding)."""
     turns = list(Turn.objects.filter(comparison=comparison).order_by("index"))
     runs = Run.objects.filter(comparison=comparison, superseded=False).order_by("position")
-    return fragments.turn_views(turns, runs)
+    blind = blinding.blind_view(comparison_id=comparison.pk)
+    return fragments.turn_views(turns, runs, blind=blind)
 
 
 def comparison_board(
@@ -98,7 +101,8 @@ def user_data_counts(*, user_id: int) -> dict[str, int]:
 
 def history(*, owner_id: int, query: str) -> QuerySet[Comparison]:
     """A user's comparisons, newest first, matching `query` in the title or any prompt, with
-    their total cost, how many runs have no known cost, and their first turn's runs."""
+    their total cost, how many runs have no known cost, their first turn's runs, and whether
+    each is a blind battle still waiting for its vote (`blind`: then none of that is shown)."""
     comparisons = Comparison.objects.filter(owner_id=owner_id)
     if query:
         matching = Turn.objects.filter(prompt__icontains=query).values("comparison_id")
@@ -107,6 +111,7 @@ def history(*, owner_id: int, query: str) -> QuerySet[Comparison]:
         comparisons.annotate(
             total_cost=Sum("runs__cost"),
             unknown_costs=Count("runs", filter=Q(runs__cost__isnull=True)),
+            blind=blinding.unrevealed_battle(),
         )
         .prefetch_related(
             Prefetch(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -13,9 +13,17 @@ from django.db.models.query import QuerySet
 from django.utils import timezone
 
 from inference.backends.base import ChatRequest, Message
-from inference.catalog import ResolvedModel, resolve_models
+from inference.catalog import (
+    ModelUnavailableError,
+    ResolvedModel,
+    UnknownModelError,
+    resolve_models,
+)
 from inference.tokens import count_prompt_tokens
 from playground import quotas
+from playground.arena import blinding
+from playground.arena.blinding import BlindView
+from playground.arena.draws import BattleDraft
 from playground.estimates import estimate_cost
 from playground.forms import CompareRequest
 from playground.models import Comparison, Run, Share, Turn
@@ -32,6 +40,7 @@ class PanelStart:
     run: Run
     model: ResolvedModel
     request: ChatRequest
+    blind: bool = False  # a panel of a battle not voted on yet (see playground.arena.blinding)
 
 
 @dataclass(slots=True)
@@ -98,7 +107,9 @@ def chat_request(
     )
 
 
-def _check_limits(*, user: AbstractBaseUser, runs: int, estimated_cost: Decimal | None) -> None:
+def _check_limits(
+    *, user: AbstractBaseUser, runs: int, estimated_cost: Decimal | None, blind: bool = False
+) -> None:
     """The quick read-only check while a start is prepared: pace, live runs, daily spend.
 
     The one that holds under concurrency is `quotas.reserve`, in plan_save's transaction.
@@ -106,7 +117,11 @@ def _check_limits(*, user: AbstractBaseUser, runs: int, estimated_cost: Decimal 
     try:
         quotas.precheck(user_id=user.pk, runs=runs, estimate=estimated_cost)
     except quotas.LimitExceeded as exc:
-        raise ComparisonRefused(str(exc)) from None
+        raise ComparisonRefused(_refusal(exc, blind=blind)) from None
+
+
+def _refusal(exc: quotas.LimitExceeded, *, blind: bool) -> str:
+    return blinding.refusal_text(str(exc)) if blind else str(exc)
 
 
 def _estimated_cost(*, panels: Sequence[tuple[ResolvedModel, ChatRequest]]) -> Decimal | None:
@@ -158,6 +173,8 @@ class StartPlan:
     starts: list[PanelStart]
     supersedes: int | None = None  # the run a retry replaces
     turn_runs: list[Run] = field(default_factory=list)  # every current run of the turn
+    blind: BlindView | None = None  # a battle not voted on yet: shown anonymously
+    battle: BattleDraft | None = None  # a new battle, written with the rows
 
     def __post_init__(self) -> None:
         if not self.turn_runs:
@@ -165,18 +182,39 @@ class StartPlan:
 
 
 def _plan(
-    *, user: AbstractBaseUser, comparison: Comparison, turn: Turn, panels: list[PanelStart]
+    *,
+    user: AbstractBaseUser,
+    comparison: Comparison,
+    turn: Turn,
+    panels: list[PanelStart],
+    blind: BlindView | None = None,
 ) -> StartPlan:
     _check_limits(
         user=user,
         runs=len(panels),
         estimated_cost=_estimated_cost(panels=[(p.model, p.request) for p in panels]),
+        blind=blind is not None,
     )
-    return StartPlan(comparison=comparison, turn=turn, starts=panels)
+    if blind is not None:
+        panels = [replace(panel, blind=True) for panel in panels]
+    return StartPlan(comparison=comparison, turn=turn, starts=panels, blind=blind)
 
 
-def comparison_prepare(*, user: AbstractBaseUser, request: CompareRequest) -> StartPlan:
-    """A new comparison: its first turn and one run per panel (not saved yet)."""
+def _resolve_current(*, comparison: Comparison, names: list[str]) -> list[ResolvedModel]:
+    """A comparison's own models, afresh; a blind battle's refusal names none of them."""
+    try:
+        return resolve_models(names)
+    except (UnknownModelError, ModelUnavailableError):
+        if blinding.is_unrevealed_battle(comparison_id=comparison.pk):
+            raise ComparisonRefused(blinding.UNAVAILABLE) from None
+        raise
+
+
+def comparison_prepare(
+    *, user: AbstractBaseUser, request: CompareRequest, battle: BattleDraft | None = None
+) -> StartPlan:
+    """A new comparison: its first turn and one run per panel (not saved yet); with
+    `battle`, a blind battle whose sides are the panels (see playground.arena.services)."""
     comparison = Comparison(
         owner_id=user.pk,
         title=title_for(request.prompt),
@@ -206,7 +244,15 @@ def comparison_prepare(*, user: AbstractBaseUser, request: CompareRequest) -> St
         )
         for position, panel in enumerate(request.panels)
     ]
-    return _plan(user=user, comparison=comparison, turn=turn, panels=panels)
+    plan = _plan(
+        user=user,
+        comparison=comparison,
+        turn=turn,
+        panels=panels,
+        blind=battle.view if battle is not None else None,
+    )
+    plan.battle = battle
+    return plan
 
 
 def current_runs(*, comparison: Comparison) -> list[Run]:
@@ -238,7 +284,8 @@ def followup_prepare(*, user: AbstractBaseUser, comparison_id: int, prompt: str)
         raise ComparisonRefused("Wait for every panel to finish before a follow-up.")
     last_turn = max(run.turn.index for run in runs)
     previous = [run for run in runs if run.turn.index == last_turn]
-    by_name = {m.name: m for m in resolve_models(sorted({r.model_name for r in previous}))}
+    names = sorted({r.model_name for r in previous})
+    by_name = {m.name: m for m in _resolve_current(comparison=comparison, names=names)}
     turn = Turn(comparison=comparison, index=last_turn + 1, prompt=prompt)
     panels = [
         PanelStart(
@@ -262,7 +309,8 @@ def followup_prepare(*, user: AbstractBaseUser, comparison_id: int, prompt: str)
         )
         for run in previous
     ]
-    return _plan(user=user, comparison=comparison, turn=turn, panels=panels)
+    blind = blinding.blind_view(comparison_id=comparison.pk)
+    return _plan(user=user, comparison=comparison, turn=turn, panels=panels, blind=blind)
 
 
 def retry_prepare(*, user: AbstractBaseUser, run_id: int) -> StartPlan:
@@ -272,7 +320,7 @@ def retry_prepare(*, user: AbstractBaseUser, run_id: int) -> StartPlan:
     )
     if not old.is_final:
         raise ComparisonRefused("Stop this panel before retrying it.")
-    (model,) = resolve_models([old.model_name])
+    (model,) = _resolve_current(comparison=old.comparison, names=[old.model_name])
     runs = current_runs(comparison=old.comparison)
     start = PanelStart(
         run=_new_run(
@@ -294,7 +342,8 @@ def retry_prepare(*, user: AbstractBaseUser, run_id: int) -> StartPlan:
             max_tokens=old.max_tokens,
         ),
     )
-    plan = _plan(user=user, comparison=old.comparison, turn=old.turn, panels=[start])
+    blind = blinding.blind_view(comparison_id=old.comparison_id)
+    plan = _plan(user=user, comparison=old.comparison, turn=old.turn, panels=[start], blind=blind)
     plan.supersedes = old.pk
     plan.turn_runs = [
         start.run if run.pk == old.pk else run for run in runs if run.turn_id == old.turn_id
@@ -317,7 +366,7 @@ def plan_save(*, plan: StartPlan) -> None:
                 user_id=plan.comparison.owner_id, reservations=reservations
             )
         except quotas.LimitExceeded as exc:
-            raise ComparisonRefused(str(exc)) from None
+            raise ComparisonRefused(_refusal(exc, blind=plan.blind is not None)) from None
         if plan.comparison.pk is None:
             plan.comparison.save()
         else:
@@ -336,6 +385,8 @@ def plan_save(*, plan: StartPlan) -> None:
                 raise ComparisonRefused("That panel was already retried.")
         runs = Run.objects.bulk_create([start.run for start in plan.starts])
         quotas.record_charges(start=quota_start, runs=runs, reservations=reservations)
+        if plan.battle is not None:
+            plan.battle.save(comparison=plan.comparison)
 
 
 def comparison_start(
@@ -393,6 +444,11 @@ def share_save(
     """
     with transaction.atomic():
         comparison = Comparison.objects.select_for_update().get(pk=comparison_id, owner_id=user.pk)
+        if blinding.is_unrevealed_battle(comparison_id=comparison.pk):
+            raise ComparisonRefused(
+                "A blind battle cannot be shared before its vote: the link would show "
+                "what you have not seen yet. Vote first, then share it."
+            )
         now = timezone.now()
         expires_at = now + dt.timedelta(days=expires_in_days) if expires_in_days else None
         options = {

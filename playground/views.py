@@ -33,6 +33,7 @@ from inference.catalog import (
 )
 from inference.tokens import count_prompt_tokens
 from playground import exports, selectors, services
+from playground.arena import battle_selectors, blinding
 from playground.conf import playground_settings
 from playground.estimates import estimate_cost
 from playground.forms import CompareForm, ShareForm
@@ -88,8 +89,11 @@ def _dropped_notice(unknown: list[str], extra: list[str], unavailable: list[str]
     return " ".join(parts)
 
 
-def _picker_context(presets: list[tuple[str, float | None, int | None]]) -> dict[str, Any]:
-    choices = model_choices()
+def _picker_context(
+    presets: list[tuple[str, float | None, int | None]], *, blind: bool = False
+) -> dict[str, Any]:
+    # A blind battle's page lists no models at all: its follow-up box needs none.
+    choices = [] if blind else model_choices()
     by_name = {choice.name: choice for choice in choices}
     limits = playground_settings()
     known = [
@@ -113,8 +117,11 @@ def _picker_context(presets: list[tuple[str, float | None, int | None]]) -> dict
 
 
 def _prefill_from(comparison: Comparison) -> tuple[dict[str, Any], list[tuple[str, Any, Any]]]:
-    """The first turn of a saved comparison as a new compare form."""
+    """The first turn of a saved comparison as a new compare form (a blind battle's models
+    stay hidden until its vote: only its prompts are taken)."""
     first_turn, runs = selectors.first_turn_runs(comparison)
+    if blinding.is_unrevealed_battle(comparison_id=comparison.pk):
+        runs = []
     initial: dict[str, Any] = {
         "prompt": first_turn.prompt if first_turn else "",
         "system": comparison.system_prompt,
@@ -157,6 +164,7 @@ def compare_page(request: HttpRequest) -> HttpResponse:
         "form": CompareForm(initial=initial),
         "comparison": None,
         "turns": [],
+        "vote_categories": battle_selectors.voter_categories(user_id=_owner(request).pk),
         **_picker_context(presets),
     }
     return render(request, "playground/compare.html", context)
@@ -166,11 +174,27 @@ def compare_page(request: HttpRequest) -> HttpResponse:
 def comparison_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """A saved comparison, exactly as it finished; follow-ups and retries continue it."""
     comparison = get_object_or_404(Comparison, pk=pk, owner_id=_owner(request).pk)
-    share = services.active_share(comparison=comparison)
+    return comparison_page(request, comparison)
+
+
+def comparison_page(
+    request: HttpRequest, comparison: Comparison, *, battle_notice: str = "", status: int = 200
+) -> HttpResponse:
+    """A comparison's page; a blind battle's as its voter may see it before the vote."""
+    blind = blinding.blind_view(comparison_id=comparison.pk)
+    turns = comparison_turns(comparison)
+    share = None if blind else services.active_share(comparison=comparison)
     context = {
         "form": CompareForm(initial={"comparison": comparison.pk, "same_settings": True}),
         "comparison": comparison,
-        "turns": comparison_turns(comparison),
+        "turns": turns,
+        "blind": blind,
+        "vote_ready": blind is not None and all(view.finished for view in turns),
+        "battle_notice": battle_notice,
+        "vote_categories": (
+            battle_selectors.voter_categories(user_id=comparison.owner_id) if blind else []
+        ),
+        "outcome": None if blind else battle_selectors.battle_outcome(comparison_id=comparison.pk),
         "share": share,
         "share_form": ShareForm(
             initial={
@@ -180,9 +204,9 @@ def comparison_detail(request: HttpRequest, pk: int) -> HttpResponse:
             }
         ),
         "share_url": request.build_absolute_uri(f"/s/{share.token}/") if share else "",
-        **_picker_context([]),
+        **_picker_context([], blind=blind is not None),
     }
-    return render(request, "playground/compare.html", context)
+    return render(request, "playground/compare.html", context, status=status)
 
 
 @require_POST
@@ -200,6 +224,9 @@ def share(request: HttpRequest, pk: int) -> HttpResponse:
             )
         except Comparison.DoesNotExist:
             raise Http404("No such comparison.") from None
+        except services.ComparisonRefused as exc:
+            comparison = get_object_or_404(Comparison, pk=pk, owner_id=_owner(request).pk)
+            return comparison_page(request, comparison, battle_notice=str(exc), status=400)
         if saved.replaced is not None:
             messages.warning(
                 request,

@@ -1,3 +1,7 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from playground.arena import battle_views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("battles/<int:pk>/vote/", battle_views.vote, name="arena_battle_vote"),
+]
