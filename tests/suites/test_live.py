@@ -97,6 +97,31 @@ async def test_only_the_owner_may_follow_and_one_watch_serves_every_socket(user,
     assert current_watches().get(suite_run.pk) is None  # the last socket left: it stopped
 
 
+@pytest.mark.django_db(transaction=True)
+async def test_logging_out_closes_the_suite_socket(user, sim_models):
+    from channels.testing import WebsocketCommunicator
+    from django.test import Client
+
+    from playground.asgi import application
+
+    suite_run = await sync_to_async(create_run)(user, models=[ModelSpec("sim:alpha")])
+    client = Client()
+    await sync_to_async(client.force_login)(user)
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+    headers = [(b"origin", b"http://127.0.0.1:8000"), (b"host", b"127.0.0.1:8000")]
+    socket = WebsocketCommunicator(
+        application, f"/ws/suites/{suite_run.pk}/", headers=[*headers, (b"cookie", cookie)]
+    )
+    assert (await socket.connect())[0]
+    await sync_to_async(client.post)("/accounts/logout/")
+    while True:
+        message = await socket.receive_output(timeout=5)
+        if message["type"] == "websocket.close":
+            assert message.get("code") == 4401
+            break
+    assert current_watches().get(suite_run.pk) is None  # it stopped following at once
+
+
 # --- a real worker, a real daphne ----------------------------------------------------------
 
 
