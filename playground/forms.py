@@ -184,6 +184,8 @@ class CompareForm(forms.Form):
         cleaned = super().clean() or {}
         names = [name.strip() for name in self._list("models") if name.strip()]
         cleaned["model_names"] = names
+        if not cleaned.get("blind") or cleaned.get("comparison"):
+            self.errors.pop("battle_size", None)  # only a new blind battle reads it
         if cleaned.get("comparison"):
             return cleaned  # a follow-up goes to the comparison's own panels
         if cleaned.get("blind") and not self._blind_pool_ok(names, cleaned):

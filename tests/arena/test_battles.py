@@ -11,6 +11,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.test import Client
 from django.utils.datastructures import MultiValueDict
 
 from inference.models import Model
@@ -23,7 +24,7 @@ from playground.arena.models import Battle, BattleSide
 from playground.forms import CompareForm
 from playground.models import Comparison, Run, Turn, UserQuota
 from playground.services import ComparisonRefused
-from tests.arena.blind import blind_form, blind_request, start_battle
+from tests.arena.blind import blind_form, blind_request, current_runs, finish, start_battle
 from tests.helpers import FrameLog, compare_frame, create_sim_providers, read_until, ws_connect
 
 POOL = ["sim:alpha", "sim:beta", "sima:claude-sim"]
@@ -176,3 +177,25 @@ async def test_blind_frame_over_the_websocket(user, sim: Simulator, sim_models) 
     frames = "".join(frame for _, frame in log.frames)
     assert "Model A" in frames and "Model B" in frames and 'id="vote-form"' in frames
     assert "sim:alpha" not in frames and "Alpha" not in frames
+
+
+def test_battle_size_is_read_only_for_a_blind_battle(user, sim_models) -> None:
+    form = CompareForm(MultiValueDict({"prompt": ["Hi"], "models": POOL[:2], "battle_size": ["x"]}))
+    assert form.is_valid(), form.error_text()
+    blind = blind_form(POOL, None, battle_size="x")
+    assert not blind.is_valid() and "The battle size must be a whole number." in blind.error_text()
+
+
+@pytest.mark.parametrize("show_timing", [False, True])
+def test_timing_before_the_vote_follows_the_battle(user, sim_models, settings, show_timing):
+    settings.PLAYGROUND = {**settings.PLAYGROUND, "arena_show_timing": show_timing}
+    battle = start_battle(user, POOL[:2])
+    finish(current_runs(battle))
+    client = Client()
+    client.force_login(user)
+    page = client.get(f"/c/{battle.comparison_id}/").content.decode()
+    assert ("<dt>TTFT</dt>" in page) is show_timing
+    assert ("<dt>total</dt>" in page) is show_timing
+    assert ('svg class="bar"' in page) is show_timing  # the timing charts, as "Model A"
+    for hidden in ("<dt>cost</dt>", "<dt>tokens</dt>", "<dt>speed</dt>", "Alpha", "Beta"):
+        assert hidden not in page
