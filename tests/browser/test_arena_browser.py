@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 
 from inference.simulator import Scenario, Simulator
 from playground.arena.models import Battle, Vote
+from tests.browser.conftest import OUTPUT
 from tests.browser.test_compare_browser import log_in, pick
 from tests.browser.test_console_browser import settle, watch
 from tests.helpers import create_sim_providers
@@ -39,6 +40,8 @@ def test_blind_battle_vote_and_reveal(live_url: str, page: Any, sim: Simulator, 
         assert secret not in board
     page.wait_for_selector("#vote-form button[value=a]")
     settle(page)  # the composer's estimate, sent as the prompt was typed, has come back
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(OUTPUT / "arena-before-vote.png"))
     page.fill("#vote-form input[name=category]", "caching")
     # Enter in the category field does not vote.
     page.press("#vote-form input[name=category]", "Enter")
@@ -54,6 +57,7 @@ def test_blind_battle_vote_and_reveal(live_url: str, page: Any, sim: Simulator, 
     assert sorted(labels) == ["Alpha", "Beta"]
     assert page.locator(".panel .badge").count() == 2
     assert page.locator(".panel .metrics dt:has-text('cost')").count() == 2
+    page.screenshot(path=str(OUTPUT / "arena-revealed.png"))
     vote = Vote.objects.get()
     assert vote.category == "caching" and vote.choice == "a"
     settle(page)
