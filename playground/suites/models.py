@@ -151,7 +151,11 @@ class SuiteUnit(models.Model):
             ),
             models.UniqueConstraint(fields=["suite_run", "order"], name="unique_suite_unit_order"),
         ]
-        indexes = [models.Index(fields=["suite_run", "status", "order"], name="suite_unit_next")]
+        indexes = [
+            models.Index(fields=["suite_run", "status", "order"], name="suite_unit_next"),
+            # The live page's watch: the units finished since it last looked.
+            models.Index(fields=["suite_run", "finished"], name="suite_unit_finished"),
+        ]
 
     def __str__(self) -> str:
         return f"Unit {self.order} of suite run {self.suite_run_id}"

@@ -301,4 +301,5 @@ def aggregate_json(item: ModelAggregate) -> dict[str, Any]:
         "cost_usd_total": money(item.cost_total),
         "cost_per_request_usd": money(item.cost_per_request),
         "cost_per_day_usd": money(item.volume.per_day),
+        "cost_per_day_batch_usd": money(item.volume.batch_per_day),
     }
