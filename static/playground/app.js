@@ -7,6 +7,21 @@
   const ACK_EVERY = 8;
   let framesSeen = 0;
 
+  // Forms that arrive over the websocket (e.g. Delete… in a board head re-sent when a run
+  // ends) are rendered without a request, so without a CSRF token: add the page's.
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (!(form instanceof HTMLFormElement) || form.method.toLowerCase() !== "post") return;
+    if (form.elements.namedItem("csrfmiddlewaretoken")) return;
+    const token = document.querySelector('meta[name="csrf-token"]')?.content;
+    if (!token) return;
+    const input = document.createElement("input");
+    input.type = "hidden";
+    input.name = "csrfmiddlewaretoken";
+    input.value = token;
+    form.appendChild(input);
+  }, true);
+
   function composer() { return document.getElementById("composer"); }
   function selectedList() { return document.getElementById("selected"); }
 

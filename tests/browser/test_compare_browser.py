@@ -122,3 +122,25 @@ def test_compare_in_the_browser(live_url: str, page: Any, sim: Simulator, db: No
     )
     assert_inert(page)
     assert page.evaluate("window.__csp") == []
+
+
+def test_delete_works_from_the_board_head_sent_when_the_runs_end(
+    live_url: str, page: Any, sim: Simulator, db: None
+) -> None:
+    """The board head re-sent over the websocket when streaming ends is rendered without a
+    request (so without a CSRF token); its Delete… form must still work."""
+    from playground.models import Comparison
+
+    get_user_model().objects.create_user("ada", password="pw-ada-123456")
+    create_sim_providers(sim)
+    sim.set("alpha", Scenario(text="short answer", interval=0.02))
+    log_in(page, live_url, "ada", "pw-ada-123456")
+    pick(page, "sim:alpha")
+    page.fill("#id_prompt", "Say something short.")
+    page.press("#id_prompt", "Control+Enter")
+    page.wait_for_selector(".panel.status-done")
+    page.click(".board-head .delete-confirm > summary")
+    page.click(".board-head .delete-form button[type=submit]")
+    page.wait_for_url(lambda url: "/c/" not in url)
+    assert not Comparison.objects.exists()
+    assert page.evaluate("window.__csp") == []
