@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import http.client
 import os
 import re
@@ -178,11 +179,13 @@ def test_two_processes_serve_one_port_and_stop_cleanly(serve: Serve) -> None:
         return len(pids) == 2 and pids <= rows
 
     assert wait_until(registered, timeout=90), serve.log()[-4000:]
+
     # The background workers run beside them: suite runs ("default") and the arena's queue.
+    def running(name: str) -> bool:
+        return f"success: {name} entered RUNNING" in serve.log()
+
     for name in ("worker0", "arena-worker"):
-        assert wait_until(
-            lambda n=name: f"success: {n} entered RUNNING" in serve.log(), timeout=90
-        ), serve.log()[-4000:]
+        assert wait_until(functools.partial(running, name), timeout=90), serve.log()[-4000:]
     daphnes = serve.daphnes()
     pids = {d.pid for d in daphnes}
     assert all("--fd" in d.cmdline() for d in daphnes)  # the shared socket, not ports of their own
