@@ -14,6 +14,7 @@ from playground.arena import services
 from playground.arena.tasks import recompute_stale
 from playground.models import Run
 from tests.arena.board_votes import compare_battle
+from tests.browser.conftest import OUTPUT
 from tests.browser.test_compare_browser import log_in
 from tests.browser.test_console_browser import settle, watch
 
@@ -60,7 +61,8 @@ def test_the_leaderboard_and_decision_chart_render_cleanly(
     assert rows.nth(0).get_attribute("data-model") == "sim:alpha"
     assert page.locator(".board-table svg.interval-bar").count() == 3
     assert page.locator(".heatmap td.heat-10").count() >= 1
-    page.screenshot(path="test-output/browser/arena-leaderboard.png", full_page=True)
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(OUTPUT / "arena-leaderboard.png"), full_page=True)
     settle(page)
 
     page.check("#id_style")
@@ -80,7 +82,7 @@ def test_the_leaderboard_and_decision_chart_render_cleanly(
     page.click("#chart-latency a.point[data-model='sim:beta']")
     page.wait_for_url("**#evidence-1")
     assert page.locator("tr#evidence-1").get_attribute("data-model") == "sim:beta"
-    page.screenshot(path="test-output/browser/arena-decision.png", full_page=True)
+    page.screenshot(path=str(OUTPUT / "arena-decision.png"), full_page=True)
     settle(page)
     assert said == [], said
     assert page.evaluate("window.__csp") == []
