@@ -371,6 +371,14 @@ def favicon(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
+def _is_own_unrevealed_battle(request: HttpRequest, comparison_id: str) -> bool:
+    if not comparison_id.isdigit():
+        return False
+    return selectors.owns_comparison(
+        comparison_id=int(comparison_id), owner_id=request.user.pk
+    ) and blinding.is_unrevealed_battle(comparison_id=int(comparison_id))
+
+
 def estimate(request: HttpRequest) -> HttpResponse:
     """Input tokens and the cost range before sending (an htmx fragment)."""
     data = request.POST
@@ -410,6 +418,8 @@ def estimate(request: HttpRequest) -> HttpResponse:
     cost = estimate_cost([(model, tokens, max_tokens) for model in resolved])
     context = {
         "tokens": tokens,
+        # A follow-up in a blind battle not yet voted on: prices would narrow down the models.
+        "blind": _is_own_unrevealed_battle(request, data.get("comparison", "")),
         "count": len(resolved),
         "priced": len(resolved) - len(cost.unknown),
         "low": cost.low,

@@ -166,6 +166,10 @@ def after_the_streams(user, comparison_id: int, costs: list[str]) -> None:
         "csv": get(f"/c/{comparison_id}/export.csv"),
         "md": get(f"/c/{comparison_id}/export.md"),
     }
+    # The follow-up composer's estimate: a price range would narrow down the models.
+    followup = {"comparison": str(comparison_id), "models": names, "prompt": "And boats?"}
+    pages["follow-up estimate"] = client.post("/estimate/", followup).content.decode()
+    assert "$" not in pages["follow-up estimate"], pages["follow-up estimate"]
     refused = client.post(f"/c/{comparison_id}/share/", {"audience": "public"})
     assert refused.status_code == 400 and "cannot be shared before its vote" in (
         refused.content.decode()
@@ -208,5 +212,6 @@ def after_the_streams(user, comparison_id: int, costs: list[str]) -> None:
     assert "7.7731" in exports[0] and "9.1173" in exports[0]
     assert all(cost in page for cost in costs) and THOUGHT in page
     assert "You voted: B (" in page and 'class="badge"' in page
+    assert "$" in client.post("/estimate/", followup).content.decode()
     assert client.post(f"/c/{comparison_id}/share/", {"audience": "team"}).status_code == 302
     assert Share.objects.count() == 1
