@@ -375,7 +375,7 @@ def _is_own_unrevealed_battle(request: HttpRequest, comparison_id: str) -> bool:
     if not comparison_id.isdigit():
         return False
     return selectors.owns_comparison(
-        comparison_id=int(comparison_id), owner_id=request.user.pk
+        comparison_id=int(comparison_id), owner_id=_owner(request).pk
     ) and blinding.is_unrevealed_battle(comparison_id=int(comparison_id))
 
 
