@@ -110,8 +110,10 @@ def test_suite_run_json_shape(tmp_path, user, sim, sim_models):
     assert set(alpha) == {
         "model", "requests", "errors", "pass_rate", "ttft_ms", "total_ms", "tokens_per_s",
         "input_tokens_mean", "output_tokens_mean", "cost_usd_total", "cost_per_request_usd",
-        "cost_per_day_usd",
+        "cost_per_day_usd", "cost_per_day_batch_usd",
     }  # fmt: skip
+    # The simulator's models list no batch price: no batch-tier figure, never 0.
+    assert alpha["cost_per_day_batch_usd"] is None
     assert set(alpha["ttft_ms"]) == set(alpha["total_ms"]) == {"p50", "p95"}
     assert set(alpha["tokens_per_s"]) == {"p50"}
     assert (alpha["model"], alpha["requests"], alpha["errors"]) == ("sim:alpha", 4, 0)
