@@ -95,6 +95,12 @@ def _json_values(changes: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+# Boards looked at within this long are refitted when votes arrive; older ones wait until
+# a page reads them again (leaderboard_for then queues their compute).
+KEPT_FRESH_FOR = dt.timedelta(days=7)
+VIEWED_RESOLUTION = dt.timedelta(hours=1)
+
+
 def recompute_queued() -> bool:
     """Whether a recompute task is queued and not yet started (a new one would be redundant:
     it will read every row marked stale before now)."""
@@ -139,15 +145,23 @@ def votes_changed() -> None:
 def leaderboard_for(filters: BoardFilters) -> Leaderboard:
     """The stored leaderboard for `filters`, as it is: a new one is created queued (and a
     compute enqueued); a stale one is returned with its previous result. Never fits."""
+    now = timezone.now()
     row = Leaderboard.objects.filter(key=filters.key).first()
     if row is None:
         try:
             with transaction.atomic():
-                row = Leaderboard.objects.create(key=filters.key, filters=filters.selection())
+                row = Leaderboard.objects.create(
+                    key=filters.key, filters=filters.selection(), viewed=now
+                )
         except IntegrityError:  # created by a concurrent request
             return Leaderboard.objects.get(key=filters.key)
         transaction.on_commit(enqueue_recompute)
-    elif row.state == Leaderboard.State.QUEUED:
+        return row
+    if row.viewed is None or row.viewed < now - VIEWED_RESOLUTION:
+        # Not a write per page view: once an hour is enough to know it is looked at.
+        Leaderboard.objects.filter(pk=row.pk).update(viewed=now)
+        row.viewed = now
+    if row.state == Leaderboard.State.QUEUED:
         # A worker may have died with it; queuing again is harmless (a compute is idempotent).
         transaction.on_commit(enqueue_recompute)
     return row

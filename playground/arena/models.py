@@ -182,6 +182,12 @@ class Leaderboard(models.Model):
     )
     requested = models.DateTimeField(auto_now=True)
     computed = models.DateTimeField(null=True, blank=True)
+    viewed = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a page last read it: boards nobody looked at for a week are refitted "
+        "only once somebody looks again, so old filter sets cost no work per vote.",
+    )
 
     class Meta:
         ordering = ["-requested"]

@@ -20,7 +20,7 @@ from django_tasks import task
 from playground.arena import ratings
 from playground.arena.board_selectors import votes_for
 from playground.arena.conf import arena_settings
-from playground.arena.leaderboard import BoardFilters
+from playground.arena.leaderboard import KEPT_FRESH_FOR, BoardFilters
 from playground.arena.models import Leaderboard, Vote
 from playground.arena.style import StyleFeatures
 
@@ -139,10 +139,13 @@ def recompute(row: Leaderboard) -> bool:
 
 
 def recompute_stale() -> int:
-    """Recompute every stale (queued) board, oldest request first; returns how many it
-    stored."""
+    """Recompute every stale (queued) board that a page read lately, oldest request first;
+    returns how many it stored. A board nobody looked at for KEPT_FRESH_FOR stays queued
+    until a page reads it again (which queues this task)."""
     stored = 0
-    for row in Leaderboard.objects.filter(state=Leaderboard.State.QUEUED).order_by("requested"):
+    looked_at = timezone.now() - KEPT_FRESH_FOR
+    stale = Leaderboard.objects.filter(state=Leaderboard.State.QUEUED, viewed__gte=looked_at)
+    for row in stale.order_by("requested"):
         try:
             stored += recompute(row)
         except ValueError:

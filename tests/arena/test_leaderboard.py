@@ -17,6 +17,7 @@ from django_tasks_db.models import DBTaskResult
 from playground.arena import services
 from playground.arena.board_selectors import board_view
 from playground.arena.leaderboard import (
+    KEPT_FRESH_FOR,
     BoardFilters,
     leaderboard_for,
     voters_excluded_set,
@@ -127,6 +128,33 @@ def test_votes_changed_marks_every_board_stale_and_queues_one_task(
     row = Leaderboard.objects.get(key=BoardFilters().key)
     stale = board_view(row, style_control=False)
     assert not stale.ready and stale.has_result and stale.ratings
+
+
+def test_a_board_nobody_looked_at_for_a_week_waits_until_somebody_does(
+    ada, django_capture_on_commit_callbacks
+):
+    """Each vote refits the boards pages read lately, not every filter set ever asked for."""
+    three_models(ada)
+    with django_capture_on_commit_callbacks(execute=True):
+        leaderboard_for(BoardFilters())
+        leaderboard_for(BoardFilters(category="code"))
+    assert recompute_stale() == 2
+    old = Leaderboard.objects.get(key=BoardFilters(category="code").key)
+    Leaderboard.objects.filter(pk=old.pk).update(
+        viewed=old.viewed - KEPT_FRESH_FOR - dt.timedelta(hours=1)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        votes_changed()
+    assert recompute_stale() == 1  # the instance's board only
+    old.refresh_from_db()
+    assert old.state == Leaderboard.State.QUEUED
+    # Somebody opens it again: it shows its previous result and is refitted next.
+    with django_capture_on_commit_callbacks(execute=True):
+        shown = leaderboard_for(BoardFilters(category="code"))
+    assert shown.state == Leaderboard.State.QUEUED and shown.result
+    assert recompute_stale() == 1
+    old.refresh_from_db()
+    assert old.state == Leaderboard.State.READY
 
 
 def test_a_compute_that_a_new_vote_overtook_stores_nothing(ada, django_capture_on_commit_callbacks):
