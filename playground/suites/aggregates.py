@@ -192,14 +192,13 @@ def aggregate(
         prices=latest.prices if latest is not None else {},
         prices_from_run=from_run,
     )
+    checked = [r for r in finished if r.passed is not None]  # cases with checks
     return ModelAggregate(
         model=model,
         requests=len(finished),
         finished=len(done),
         errors=len(finished) - len(done),
-        pass_rate=round(sum(1 for r in finished if r.passed) / len(finished), 4)
-        if finished
-        else None,
+        pass_rate=round(sum(1 for r in checked if r.passed) / len(checked), 4) if checked else None,
         ttft_p50=percentile([r.ttft_ms for r in done if r.ttft_ms is not None], 50),
         ttft_p95=percentile([r.ttft_ms for r in done if r.ttft_ms is not None], 95),
         total_p50=percentile([r.total_ms for r in done if r.total_ms is not None], 50),

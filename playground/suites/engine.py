@@ -105,9 +105,10 @@ def _complete(unit: SuiteUnit, run: Run) -> None:
             output_tokens=run.output_tokens,
             total_ms=run.total_ms,
         )
-        passed: bool | None = all(result.passed for result in results)
+        # A case without checks has no pass or fail: it is left out of the pass rate.
+        passed: bool | None = all(result.passed for result in results) if results else None
     else:
-        results, passed = [], False
+        results, passed = [], (False if unit.case.checks else None)
     updated = SuiteUnit.objects.filter(pk=unit.pk, status=SuiteUnit.Status.CLAIMED).update(
         status=SuiteUnit.Status.FINISHED,
         finished=timezone.now(),

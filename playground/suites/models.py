@@ -141,7 +141,12 @@ class SuiteUnit(models.Model):
     )
     reserved = models.DecimalField(max_digits=16, decimal_places=8, null=True, blank=True)
     check_results = models.JSONField(default=list, blank=True)
-    passed = models.BooleanField(null=True, blank=True, help_text="Done and every check passed.")
+    passed = models.BooleanField(
+        null=True,
+        blank=True,
+        help_text="True: done and every check passed; False: a check failed, or the answer "
+        "failed; empty: its case has no checks, or it has not finished.",
+    )
 
     class Meta:
         ordering = ["suite_run", "order"]

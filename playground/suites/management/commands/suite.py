@@ -125,7 +125,10 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(result, ensure_ascii=False))
             return
         for item in aggregates:
-            rate = "unknown" if item.pass_rate is None else f"{item.pass_rate:.0%}"
+            if item.pass_rate is not None:
+                rate = f"{item.pass_rate:.0%}"
+            else:
+                rate = "no checks" if item.requests else "unknown"
             self.stdout.write(
                 f"{item.model}: {item.requests} requests, {item.errors} errors, pass {rate}, "
                 f"TTFT p50 {duration(item.ttft_p50)} p95 {duration(item.ttft_p95)}, "
