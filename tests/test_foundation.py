@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from channels.layers import get_channel_layer
+from channels import DEFAULT_CHANNEL_LAYER
+from channels.layers import channel_layers
 from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.management import call_command
@@ -72,7 +73,9 @@ def test_database_vendor_follows_database_url():
 
 
 async def test_channel_layer_round_trip():
-    layer = get_channel_layer()
+    # A layer of its own: the process's shared one may hold locks bound to an earlier test's
+    # event loop (channels_redis keeps one receive lock for all process-local channels).
+    layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
     expected = "RedisChannelLayer" if os.environ.get("REDIS_URL") else "InMemoryChannelLayer"
     assert type(layer).__name__ == expected
     channel = await layer.new_channel()
