@@ -15,6 +15,7 @@ from inference.models import Model, Provider
 from inference.simulator import Scenario, Simulator
 from tests.browser.conftest import OUTPUT
 from tests.browser.test_compare_browser import log_in
+from tests.servers import wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -90,9 +91,16 @@ VISIBILITY = """() => {
 
 
 def assert_metrics_all_visible(page: Any) -> None:
-    seen = page.evaluate(VISIBILITY)
-    hidden = [s for s in seen if not (s["inViewport"] and s["aboveComposer"] and s["visible"])]
-    assert seen and not hidden, hidden
+    # The panels are fitted on the next animation frame after a change (app.js): wait for it.
+    hidden: list[dict[str, Any]] = []
+
+    def all_visible() -> bool:
+        nonlocal hidden
+        seen = page.evaluate(VISIBILITY)
+        hidden = [s for s in seen if not (s["inViewport"] and s["aboveComposer"] and s["visible"])]
+        return bool(seen) and not hidden
+
+    assert wait_until(all_visible, timeout=10), hidden
 
 
 def assert_summary_not_under_composer(page: Any) -> None:
