@@ -140,6 +140,7 @@ def test_a_board_nobody_looked_at_for_a_week_waits_until_somebody_does(
         leaderboard_for(BoardFilters(category="code"))
     assert recompute_stale() == 2
     old = Leaderboard.objects.get(key=BoardFilters(category="code").key)
+    assert old.viewed is not None  # a page read it
     Leaderboard.objects.filter(pk=old.pk).update(
         viewed=old.viewed - KEPT_FRESH_FOR - dt.timedelta(hours=1)
     )
