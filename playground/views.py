@@ -248,7 +248,7 @@ def unshare(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(f"/c/{pk}/#share")
 
 
-def _open_share(request: HttpRequest, token: str) -> Share | HttpResponse:
+def open_share(request: HttpRequest, token: str) -> Share | HttpResponse:
     """The share behind a link, if this visitor may open it; otherwise the answer to give."""
     shared = selectors.share_by_token(token)
     if shared is None:
@@ -267,7 +267,7 @@ def _open_share(request: HttpRequest, token: str) -> Share | HttpResponse:
 @require_GET
 def shared_comparison(request: HttpRequest, token: str) -> HttpResponse:
     """The read-only page behind a share link."""
-    opened = _open_share(request, token)
+    opened = open_share(request, token)
     if isinstance(opened, HttpResponse):
         return opened
     comparison = opened.comparison
@@ -315,7 +315,7 @@ def export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
 @login_not_required
 @require_GET
 def shared_export(request: HttpRequest, token: str, fmt: str) -> HttpResponse:
-    opened = _open_share(request, token)
+    opened = open_share(request, token)
     if isinstance(opened, HttpResponse):
         return opened
     return _export(

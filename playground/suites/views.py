@@ -19,7 +19,7 @@ from playground.models import Share
 from playground.suites import exports, selectors, services
 from playground.suites.fragments import FigureOptions, Viewer, page_context
 from playground.suites.models import SuiteRun
-from playground.views import _open_share  # the share link rules: one place for them
+from playground.views import open_share  # the share link rules: one place for them
 
 EXPORT_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8"}
 
@@ -104,7 +104,7 @@ def suite_run_export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
 
 def _open_suite_share(request: HttpRequest, token: str) -> tuple[Share, SuiteRun] | HttpResponse:
     """The share link's rules (audience, expiry, revoked or deleted: 410), then its suite run."""
-    opened = _open_share(request, token)
+    opened = open_share(request, token)
     if isinstance(opened, HttpResponse):
         return opened
     suite_run = selectors.suite_run_of_share(opened)
