@@ -8,6 +8,7 @@ Real parts: a daphne process, websockets, the upstream simulator on loopback.
 
 from __future__ import annotations
 
+import os
 import re
 from decimal import Decimal
 
@@ -21,7 +22,7 @@ from inference.simulator import Scenario, Simulator
 from playground.arena.models import Battle
 from playground.models import Comparison, Run, Share
 from playground.templatetags.playground_tags import usd
-from tests.servers import Socket, session_cookie
+from tests.servers import Socket, redis_url, session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -215,3 +216,36 @@ def after_the_streams(user, comparison_id: int, costs: list[str]) -> None:
     assert "$" in client.post("/estimate/", followup).content.decode()
     assert client.post(f"/c/{comparison_id}/share/", {"audience": "team"}).status_code == 302
     assert Share.objects.count() == 1
+
+
+async def test_a_reload_onto_another_process_stays_blind(sim: Simulator, servers) -> None:
+    """Two daphne processes on one database and one Redis: the tab reloads onto the process
+    that does not stream the battle; the board and deltas it relays name nothing either."""
+    url = redis_url()
+    if url is None:
+        if os.environ.get("CI"):
+            pytest.fail("Redis is required in CI")
+        pytest.skip("no Redis on this machine")
+    user = await sync_to_async(get_user_model().objects.create_user)("ada", password="pw-12345678")
+    names = await sync_to_async(catalogue)(sim)
+    for api_name in ("zq-orchid-7", "xh-marmot-3b", "vl-quill-9"):
+        sim.set(api_name, Scenario(text=WORDS, interval=0.08, reasoning=THOUGHT))
+    env = {"REDIS_URL": url, "PLAYGROUND_REATTACH_GRACE_SECONDS": "20"}
+    first, second = servers("blind-first", **env), servers("blind-second", **env)
+    cookie = await sync_to_async(session_cookie)(user)
+
+    async with Socket(first, cookie) as tab:
+        await tab.send(
+            {"action": "compare", "prompt": "Write a limerick about harbours.", "models": names,
+             "blind": "on", "battle_size": "2", "same_settings": "on"}
+        )  # fmt: skip
+        await tab.read_until(lambda log: any(len(text) > 20 for text in log.text.values()))
+    comparison = await Comparison.objects.aget()
+    async with Socket(second, cookie) as reloaded:
+        await reloaded.send({"action": "attach", "comparison": comparison.pk})
+        await reloaded.read_until(lambda log: len(log.done) >= 2, timeout=60)
+        relayed = "\n".join(frame for _, frame in reloaded.log.frames)
+    assert "answer streaming" in relayed, "the streaming process sent no live board"
+    assert reloaded.log.text, "no delta crossed the processes"
+    assert "Model A" in relayed and "Model B" in relayed
+    assert leaks("relayed frames", relayed, HIDDEN_MARKUP) == []
