@@ -145,6 +145,13 @@ def test_two_processes_one_killed_the_others_live_runs_untouched(user, sim, sim_
         async with Socket(first, cookie) as doomed, Socket(second, cookie) as survivor:
             doomed_ids = await start_comparison(doomed, ["sim:alpha"])
             survivor_ids = await start_comparison(survivor, ["sim:beta"])
+            # The doomed run's checkpoint catches up with what the browser has first (the
+            # stream stalls there), so that what it keeps can be checked exactly.
+            (doomed_id,) = doomed_ids.values()
+            checkpointed = await asyncio.to_thread(
+                wait_until, lambda: Run.objects.get(pk=doomed_id).text == expected_text()
+            )
+            assert checkpointed, "no checkpoint reached the database"
             first.signal(signal.SIGKILL)
             await doomed.drain()
             # The survivor's sweeper interrupts the dead process's run ...
