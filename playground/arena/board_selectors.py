@@ -13,6 +13,7 @@ from django.db.models import Q, QuerySet
 
 from playground.arena.leaderboard import BoardFilters
 from playground.arena.models import BattleSide, Leaderboard, Vote
+from playground.arena.ratings import Rating
 from playground.models import Run
 
 
@@ -34,21 +35,6 @@ def votes_for(filters: BoardFilters, *, up_to: int | None = None) -> QuerySet[Vo
 
 
 @dataclass(frozen=True)
-class RatingRow:
-    """One ranked model as the table shows it."""
-
-    model: str
-    score: float
-    lower: float
-    upper: float
-    rank: int
-    battles: int
-    wins: int
-    losses: int
-    ties: int
-
-
-@dataclass(frozen=True)
 class BoardView:
     """A stored board, one of its two fits (plain or style controlled), as pages read it.
     `ready` is False while it is being (re)computed: the figures are then the previous ones,
@@ -58,7 +44,7 @@ class BoardView:
     ready: bool
     has_result: bool
     style_controlled: bool
-    ratings: list[RatingRow]
+    ratings: list[Rating]
     unranked: list[tuple[str, int]]
     win_rates: dict[tuple[str, str], float | None]
     style_coefficients: dict[str, float]
@@ -73,7 +59,7 @@ class BoardView:
         """The ranked models, best first, then the unranked ones."""
         return [r.model for r in self.ratings] + [m for m, _ in self.unranked]
 
-    def rating_of(self, model: str) -> RatingRow | None:
+    def rating_of(self, model: str) -> Rating | None:
         return next((r for r in self.ratings if r.model == model), None)
 
 
@@ -85,7 +71,7 @@ def board_view(row: Leaderboard, *, style_control: bool) -> BoardView:
         ready=row.state == Leaderboard.State.READY,
         has_result=bool(fit),
         style_controlled=style_control,
-        ratings=[RatingRow(**rating) for rating in fit.get("ratings", [])],
+        ratings=[Rating(**rating) for rating in fit.get("ratings", [])],
         unranked=[(str(model), int(count)) for model, count in fit.get("unranked", [])],
         win_rates={(a, b): rate for a, b, rate in fit.get("win_rates", [])},
         style_coefficients=dict(fit.get("style_coefficients", {})),

@@ -16,9 +16,10 @@ from django.utils.safestring import SafeString
 
 from playground.arena import board_selectors, decision
 from playground.arena.board_forms import BoardFilterForm
-from playground.arena.board_selectors import BoardView, RatingRow
+from playground.arena.board_selectors import BoardView
 from playground.arena.charts import decision_panel, heat_class, interval_bar
 from playground.arena.leaderboard import BoardFilters, leaderboard_for
+from playground.arena.ratings import Rating
 
 POLL_SECONDS = 2
 
@@ -30,7 +31,7 @@ def model_anchor(model: str) -> str:
 
 @dataclass(frozen=True)
 class TableRow:
-    rating: RatingRow
+    rating: Rating
     anchor: str
     bar: SafeString
 

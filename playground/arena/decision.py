@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
-from playground.arena.board_selectors import BoardView, MeasuredRun, RatingRow
+from playground.arena.board_selectors import BoardView, MeasuredRun
 from playground.arena.charts import Point
+from playground.arena.ratings import Rating
 from playground.suites.aggregates import percentile
 
 PER_THOUSAND = 1000
@@ -30,7 +31,7 @@ class DecisionRow:
     cost); `costed` says how many of its `runs` had one."""
 
     model: str
-    rating: RatingRow | None
+    rating: Rating | None
     runs: int
     p95_total_ms: float | None
     cost_per_1k: Decimal | None

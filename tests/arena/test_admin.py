@@ -14,11 +14,6 @@ from playground.arena.tasks import recompute_stale
 from tests.arena.board_votes import wins
 
 
-@pytest.fixture(autouse=True)
-def _few_bootstrap_rounds(settings):
-    settings.PLAYGROUND_ARENA_BOOTSTRAP_ROUNDS = 20
-
-
 @pytest.fixture
 def users(db):
     make = get_user_model().objects

@@ -9,12 +9,9 @@ from decimal import Decimal
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.contrib.auth import get_user_model
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.test import Client
 from django.utils.datastructures import MultiValueDict
 
-from inference.models import Model
 from inference.simulator import Scenario, Simulator
 from playground import services
 from playground.arena import blinding
@@ -25,19 +22,9 @@ from playground.forms import CompareForm
 from playground.models import Comparison, Run, Turn, UserQuota
 from playground.services import ComparisonRefused
 from tests.arena.blind import blind_form, blind_request, current_runs, finish, start_battle
-from tests.helpers import FrameLog, compare_frame, create_sim_providers, read_until, ws_connect
+from tests.helpers import FrameLog, compare_frame, read_until, ws_connect
 
 POOL = ["sim:alpha", "sim:beta", "sima:claude-sim"]
-
-
-@pytest.fixture
-def user(db: None) -> AbstractBaseUser:
-    return get_user_model().objects.create_user("ada", password="pw-ada-123456")
-
-
-@pytest.fixture
-def sim_models(sim: Simulator, db: None) -> dict[str, Model]:
-    return create_sim_providers(sim)
 
 
 def rows() -> tuple[int, ...]:

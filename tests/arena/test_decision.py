@@ -6,9 +6,6 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-import pytest
-from django.contrib.auth import get_user_model
-
 from playground.arena.board_selectors import board_view, measured_runs
 from playground.arena.decision import cost_per_thousand, decision_rows, pareto_front
 from playground.arena.leaderboard import BoardFilters, leaderboard_for
@@ -16,21 +13,6 @@ from playground.arena.models import Battle, BattleSide
 from playground.arena.tasks import recompute_stale
 from playground.models import Comparison, Turn
 from tests.arena.board_votes import done_run, finished_suite_run, measured, wins
-
-
-@pytest.fixture(autouse=True)
-def _few_bootstrap_rounds(settings):
-    settings.PLAYGROUND_ARENA_BOOTSTRAP_ROUNDS = 20
-
-
-@pytest.fixture
-def ada(db):
-    return get_user_model().objects.create_user("ada", password="pw-ada-123456")
-
-
-@pytest.fixture
-def bob(db):
-    return get_user_model().objects.create_user("bob", password="pw-bob-123456")
 
 
 def test_the_pareto_front_of_a_known_set():

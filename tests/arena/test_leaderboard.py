@@ -11,7 +11,6 @@ import sys
 
 import pytest
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django_tasks_db.models import DBTaskResult
 
 from playground.arena import services
@@ -27,21 +26,6 @@ from playground.arena.models import Leaderboard
 from playground.arena.tasks import battles_for, recompute, recompute_leaderboards, recompute_stale
 from tests.arena.board_votes import PLAIN, compare_battle, vote, wins
 from tests.servers import OUTPUT, ROOT, database_url, wait_until
-
-
-@pytest.fixture(autouse=True)
-def _few_bootstrap_rounds(settings):
-    settings.PLAYGROUND_ARENA_BOOTSTRAP_ROUNDS = 20
-
-
-@pytest.fixture
-def ada(db):
-    return get_user_model().objects.create_user("ada", password="pw-ada-123456")
-
-
-@pytest.fixture
-def bob(db):
-    return get_user_model().objects.create_user("bob", password="pw-bob-123456")
 
 
 def queued_tasks() -> int:

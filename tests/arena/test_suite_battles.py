@@ -8,7 +8,6 @@ import random
 from typing import Any
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from playground.arena import services
 from playground.arena.board_selectors import board_view
@@ -24,21 +23,6 @@ CASES: list[dict[str, Any]] = [
     {"prompt": "Capital of France?", "vars": {"category": "geography"}},
     {"prompt": "Two plus two?"},
 ]
-
-
-@pytest.fixture(autouse=True)
-def _few_bootstrap_rounds(settings):
-    settings.PLAYGROUND_ARENA_BOOTSTRAP_ROUNDS = 20
-
-
-@pytest.fixture
-def ada(db):
-    return get_user_model().objects.create_user("ada", password="pw-ada-123456")
-
-
-@pytest.fixture
-def bob(db):
-    return get_user_model().objects.create_user("bob", password="pw-bob-123456")
 
 
 def test_battles_are_drawn_once_per_case_and_pair_from_done_cells(ada):

@@ -4,37 +4,17 @@ the sides' models and style features stored; a follow-up before the vote is judg
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.test import Client
 
-from inference.models import Model
-from inference.simulator import Simulator
 from playground import services
 from playground.arena.models import Battle, Leaderboard, Vote
 from playground.arena.services import VoteRefused, vote_cast
 from playground.arena.style import style_features
 from playground.models import Run
 from tests.arena.blind import current_runs, finish, start_battle
-from tests.helpers import create_sim_providers
 
 POOL = ["sim:alpha", "sim:beta", "sima:claude-sim"]
 STYLED = "# Title\n\n- one\n- two\n\n**bold** and __more__\n\n```sh\n# not a header\n```"
-
-
-@pytest.fixture
-def user(db: None) -> AbstractBaseUser:
-    return get_user_model().objects.create_user("ada", password="pw-ada-123456")
-
-
-@pytest.fixture
-def other_user(db: None) -> AbstractBaseUser:
-    return get_user_model().objects.create_user("bob", password="pw-bob-123456")
-
-
-@pytest.fixture
-def sim_models(sim: Simulator, db: None) -> dict[str, Model]:
-    return create_sim_providers(sim)
 
 
 @pytest.fixture
