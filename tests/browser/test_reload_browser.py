@@ -13,6 +13,7 @@ from inference.simulator import Scenario, Simulator
 from playground.models import Run
 from tests.browser.test_compare_browser import log_in, panel_texts, pick
 from tests.helpers import create_sim_providers
+from tests.servers import wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -28,13 +29,8 @@ def reattach_grace(monkeypatch: pytest.MonkeyPatch) -> float:
     return GRACE
 
 
-def wait_for(condition: Any, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
+def wait_for(condition: Any) -> bool:
+    return wait_until(condition, timeout=30, step=0.05)
 
 
 def test_reload_mid_stream_goes_on_and_a_closed_tab_stops_after_the_grace(

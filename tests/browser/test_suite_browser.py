@@ -7,7 +7,6 @@ screenshot, static/docs/suite.png, when PLAYGROUND_SCREENSHOTS=1."""
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
 import pytest
@@ -21,6 +20,7 @@ from tests.browser.conftest import OUTPUT, ROOT
 from tests.browser.test_compare_browser import log_in
 from tests.browser.test_console_browser import watch
 from tests.helpers import create_sim_providers
+from tests.servers import wait_until
 from tests.suites.conftest import DbWorker
 from tests.suites.runs import create_run
 
@@ -41,15 +41,6 @@ JSON_CASE: dict[str, object] = {
 }
 CASES = [*CAPITALS, JSON_CASE]
 MODELS = [ModelSpec("sim:alpha"), ModelSpec("sim:beta"), ModelSpec("sima:claude-sim")]
-
-
-def wait_for(condition: Any, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
 
 
 def finished_on(page: Any) -> int:
@@ -105,7 +96,7 @@ def test_suite_page_follows_the_run_across_a_closed_tab(
         first = finished_on(page)
         assert first < units
         # The progress moves with no reload: the socket brings it.
-        assert wait_for(lambda: finished_on(page) > first), (finished_on(page), worker.log())
+        assert wait_until(lambda: finished_on(page) > first), (finished_on(page), worker.log())
         assert page.locator('.suite-cell[data-status="finished"]').count() >= 1
         assert page.evaluate("window.__csp") == []
         assert said == [], said
@@ -113,7 +104,7 @@ def test_suite_page_follows_the_run_across_a_closed_tab(
         # Close the tab mid-run: the worker goes on; the reopened page shows what it did.
         seen = finished_on(page)
         page.close()
-        assert wait_for(lambda: finished_in_database(suite_run.pk) > seen), worker.log()
+        assert wait_until(lambda: finished_in_database(suite_run.pk) > seen), worker.log()
         page = context.new_page()
         page.set_default_timeout(20_000)
         said = watch(page)
